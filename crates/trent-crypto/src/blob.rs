@@ -135,7 +135,10 @@ impl SymmetricKey {
         let okm = self.prk.expand(&info, &AES_256_GCM)?;
         let mut bytes = Zeroizing::new([0u8; 32]);
         okm.fill(bytes.as_mut())?;
-        Ok(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes.as_ref())?))
+        Ok(LessSafeKey::new(UnboundKey::new(
+            &AES_256_GCM,
+            bytes.as_ref(),
+        )?))
     }
 
     /// Seal `plaintext` for the key named by `account` and `key_id`, bound to `context`.
@@ -264,7 +267,12 @@ mod tests {
     fn largest_plaintext_fits_the_aws_limit() {
         let k = key();
         let blob = k
-            .seal(ACCOUNT, "mrk-1234abcd12ab34cd56ef1234567890ab", &ctx(&[]), &[7u8; 4096])
+            .seal(
+                ACCOUNT,
+                "mrk-1234abcd12ab34cd56ef1234567890ab",
+                &ctx(&[]),
+                &[7u8; 4096],
+            )
             .unwrap();
         assert!(blob.len() <= MAX_BLOB_LEN);
     }
@@ -280,8 +288,15 @@ mod tests {
     #[test]
     fn wrong_context_fails() {
         let k = key();
-        let blob = k.seal(ACCOUNT, KEY_ID, &ctx(&[("ab", "c")]), b"secret").unwrap();
-        for bad in [ctx(&[]), ctx(&[("a", "bc")]), ctx(&[("AB", "c")]), ctx(&[("ab", "c"), ("x", "y")])] {
+        let blob = k
+            .seal(ACCOUNT, KEY_ID, &ctx(&[("ab", "c")]), b"secret")
+            .unwrap();
+        for bad in [
+            ctx(&[]),
+            ctx(&[("a", "bc")]),
+            ctx(&[("AB", "c")]),
+            ctx(&[("ab", "c"), ("x", "y")]),
+        ] {
             assert_eq!(k.open(&blob, &bad), Err(CryptoError::InvalidCiphertext));
         }
     }
@@ -295,7 +310,11 @@ mod tests {
             for bit in 0..8 {
                 let mut t = blob.clone();
                 t[i] ^= 1 << bit;
-                assert_eq!(k.open(&t, &c), Err(CryptoError::InvalidCiphertext), "byte {i} bit {bit}");
+                assert_eq!(
+                    k.open(&t, &c),
+                    Err(CryptoError::InvalidCiphertext),
+                    "byte {i} bit {bit}"
+                );
             }
         }
     }
@@ -305,17 +324,26 @@ mod tests {
         let k = key();
         let blob = k.seal(ACCOUNT, KEY_ID, &ctx(&[]), b"0123456789").unwrap();
         for len in 0..blob.len() {
-            assert_eq!(k.open(&blob[..len], &ctx(&[])), Err(CryptoError::InvalidCiphertext));
+            assert_eq!(
+                k.open(&blob[..len], &ctx(&[])),
+                Err(CryptoError::InvalidCiphertext)
+            );
         }
         let mut longer = blob.clone();
         longer.push(0);
-        assert_eq!(k.open(&longer, &ctx(&[])), Err(CryptoError::InvalidCiphertext));
+        assert_eq!(
+            k.open(&longer, &ctx(&[])),
+            Err(CryptoError::InvalidCiphertext)
+        );
     }
 
     #[test]
     fn another_material_fails() {
         let blob = key().seal(ACCOUNT, KEY_ID, &ctx(&[]), b"x").unwrap();
-        assert_eq!(key().open(&blob, &ctx(&[])), Err(CryptoError::InvalidCiphertext));
+        assert_eq!(
+            key().open(&blob, &ctx(&[])),
+            Err(CryptoError::InvalidCiphertext)
+        );
     }
 
     #[test]
@@ -353,7 +381,11 @@ mod tests {
                 let mut buf = t.ct.to_vec();
                 buf.extend_from_slice(&t.tag);
                 let opened = key
-                    .open_in_place(Nonce::assume_unique_for_key(iv), Aad::from(&t.aad[..]), &mut buf)
+                    .open_in_place(
+                        Nonce::assume_unique_for_key(iv),
+                        Aad::from(&t.aad[..]),
+                        &mut buf,
+                    )
                     .map(|p| p.to_vec());
                 if t.result.must_fail() {
                     assert!(opened.is_err(), "tc {}", t.tc_id);
@@ -361,7 +393,11 @@ mod tests {
                     assert_eq!(opened.unwrap(), t.pt.to_vec(), "tc {}", t.tc_id);
                     let mut seal = t.pt.to_vec();
                     let tag = key
-                        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(iv), Aad::from(&t.aad[..]), &mut seal)
+                        .seal_in_place_separate_tag(
+                            Nonce::assume_unique_for_key(iv),
+                            Aad::from(&t.aad[..]),
+                            &mut seal,
+                        )
                         .unwrap();
                     assert_eq!(seal, t.ct.to_vec(), "tc {}", t.tc_id);
                     assert_eq!(tag.as_ref(), &t.tag[..], "tc {}", t.tc_id);

@@ -44,7 +44,10 @@ mod tests {
 
     #[test]
     fn shifted_boundaries_encode_differently() {
-        assert_ne!(canonical(&ctx(&[("ab", "c")])), canonical(&ctx(&[("a", "bc")])));
+        assert_ne!(
+            canonical(&ctx(&[("ab", "c")])),
+            canonical(&ctx(&[("a", "bc")]))
+        );
     }
 
     #[test]

@@ -66,12 +66,22 @@ impl LocalRootKey {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let bytes = primitives::random_bytes(ROOT_KEY_LEN)?;
-                write_private_file(path, &bytes)
-                    .map_err(|e| CryptoError::RootKey(format!("cannot create {}: {e}", path.display())))?;
+                write_private_file(path, &bytes).map_err(|e| {
+                    CryptoError::RootKey(format!("cannot create {}: {e}", path.display()))
+                })?;
                 Ok((Self::from_bytes(&bytes, "key file")?, true))
             }
-            Err(e) => Err(CryptoError::RootKey(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(CryptoError::RootKey(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
+    }
+
+    /// A random root key that lives only as long as this process (for `--in-memory`).
+    pub fn ephemeral() -> Result<Self, CryptoError> {
+        let bytes = primitives::random_bytes(ROOT_KEY_LEN)?;
+        Self::from_bytes(&bytes, "memory")
     }
 
     /// Derive the root key from a passphrase with Argon2id (m = 64 MiB, t = 3, p = 1).
@@ -81,7 +91,8 @@ impl LocalRootKey {
         }
         let params = argon2::Params::new(64 * 1024, 3, 1, Some(ROOT_KEY_LEN))
             .map_err(|e| CryptoError::RootKey(format!("argon2 parameters: {e}")))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; ROOT_KEY_LEN]);
         argon
             .hash_password_into(passphrase, salt, out.as_mut())
@@ -115,7 +126,11 @@ impl RootKey for LocalRootKey {
         let mut body = Zeroizing::new(wrapped[1 + NONCE_LEN..].to_vec());
         let len = self
             .key
-            .open_in_place(Nonce::assume_unique_for_key(iv), Aad::from(aad), body.as_mut_slice())
+            .open_in_place(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(aad),
+                body.as_mut_slice(),
+            )
             .map_err(|_| CryptoError::InvalidCiphertext)?
             .len();
         body.truncate(len);
@@ -173,7 +188,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let (b, created) = LocalRootKey::load_or_create_file(&path).unwrap();
         assert!(!created);
@@ -197,7 +215,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (k, _) = LocalRootKey::load_or_create_file(&dir.path().join("k")).unwrap();
         let wrapped = k.wrap(b"arn:a|m1", b"material").unwrap();
-        assert_eq!(k.unwrap(b"arn:a|m2", &wrapped), Err(CryptoError::InvalidCiphertext));
+        assert_eq!(
+            k.unwrap(b"arn:a|m2", &wrapped),
+            Err(CryptoError::InvalidCiphertext)
+        );
         for i in 0..wrapped.len() {
             let mut t = wrapped.clone();
             t[i] ^= 0x01;
@@ -215,6 +236,9 @@ mod tests {
         assert_eq!(b.unwrap(b"x", &wrapped).unwrap().as_slice(), b"y");
         assert!(c.unwrap(b"x", &wrapped).is_err());
         assert!(LocalRootKey::from_passphrase(b"", b"0123456789abcdef").is_err());
-        assert_eq!(format!("{a:?}"), "LocalRootKey(from passphrase, [REDACTED])");
+        assert_eq!(
+            format!("{a:?}"),
+            "LocalRootKey(from passphrase, [REDACTED])"
+        );
     }
 }

@@ -1,0 +1,282 @@
+//! Typed requests and responses of the KMS operations, in the JSON shape of the AWS model
+//! (PascalCase members, base64 blobs, epoch-second timestamps, absent optionals omitted).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// A blob member: base64 on the wire, bytes here. Zeroized on drop, since blobs carry plaintext.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Blob(pub Zeroizing<Vec<u8>>);
+
+impl Blob {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Blob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Blob([REDACTED; {} bytes])", self.0.len())
+    }
+}
+
+impl Serialize for Blob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&B64.encode(self.0.as_slice()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s: std::borrow::Cow<'de, str> = Deserialize::deserialize(d)?;
+        B64.decode(s.as_bytes())
+            .map(Blob::new)
+            .map_err(|_| serde::de::Error::custom("Base64 encoded value is invalid"))
+    }
+}
+
+pub type EncryptionContext = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub tag_key: Option<String>,
+    pub tag_value: Option<String>,
+}
+
+/// KeyMetadata as DescribeKey and CreateKey return it.
+#[derive(Debug, Clone, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    #[serde(rename = "AWSAccountId")]
+    pub aws_account_id: String,
+    pub key_id: String,
+    pub arn: String,
+    pub creation_date: f64,
+    pub enabled: bool,
+    pub description: String,
+    pub key_usage: String,
+    pub key_state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<f64>,
+    pub origin: String,
+    pub key_manager: String,
+    pub customer_master_key_spec: String,
+    pub key_spec: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<String>>,
+    pub multi_region: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_deletion_window_in_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_key_material_id: Option<String>,
+}
+
+macro_rules! request {
+    ($name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        pub struct $name { $(#[serde(default)] pub $field: Option<$ty>,)* }
+    };
+}
+
+macro_rules! response {
+    ($name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
+        #[derive(Debug, Clone, Default, Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        pub struct $name { $(#[serde(skip_serializing_if = "Option::is_none")] pub $field: Option<$ty>,)* }
+    };
+}
+
+/// The empty output of operations that return nothing.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Empty {}
+
+request!(CreateKeyRequest {
+    policy: String, description: String, key_usage: String, customer_master_key_spec: String,
+    key_spec: String, origin: String, custom_key_store_id: String,
+    bypass_policy_lockout_safety_check: bool, tags: Vec<Tag>, multi_region: bool, xks_key_id: String,
+});
+response!(CreateKeyResponse {
+    key_metadata: KeyMetadata
+});
+
+request!(DescribeKeyRequest { key_id: String, grant_tokens: Vec<String> });
+response!(DescribeKeyResponse {
+    key_metadata: KeyMetadata
+});
+
+request!(ListKeysRequest {
+    limit: i64,
+    marker: String
+});
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyListEntry {
+    pub key_id: String,
+    pub key_arn: String,
+}
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeysResponse {
+    pub keys: Vec<KeyListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+request!(KeyIdRequest { key_id: String });
+request!(UpdateKeyDescriptionRequest {
+    key_id: String,
+    description: String
+});
+
+request!(ScheduleKeyDeletionRequest {
+    key_id: String,
+    pending_window_in_days: i64
+});
+response!(ScheduleKeyDeletionResponse {
+    key_id: String,
+    deletion_date: f64,
+    key_state: String,
+    pending_window_in_days: i64,
+});
+response!(CancelKeyDeletionResponse { key_id: String });
+
+request!(AliasRequest {
+    alias_name: String,
+    target_key_id: String
+});
+request!(DeleteAliasRequest { alias_name: String });
+request!(ListAliasesRequest {
+    key_id: String,
+    limit: i64,
+    marker: String
+});
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasListEntry {
+    pub alias_name: String,
+    pub alias_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_date: Option<f64>,
+}
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesResponse {
+    pub aliases: Vec<AliasListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+request!(TagResourceRequest { key_id: String, tags: Vec<Tag> });
+request!(UntagResourceRequest { key_id: String, tag_keys: Vec<String> });
+request!(ListResourceTagsRequest {
+    key_id: String,
+    limit: i64,
+    marker: String
+});
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourceTagsResponse {
+    pub tags: Vec<Tag>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+request!(GetKeyPolicyRequest {
+    key_id: String,
+    policy_name: String
+});
+response!(GetKeyPolicyResponse {
+    policy: String,
+    policy_name: String
+});
+request!(PutKeyPolicyRequest {
+    key_id: String,
+    policy_name: String,
+    policy: String,
+    bypass_policy_lockout_safety_check: bool,
+});
+request!(ListKeyPoliciesRequest {
+    key_id: String,
+    limit: i64,
+    marker: String
+});
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyPoliciesResponse {
+    pub policy_names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+request!(EncryptRequest {
+    key_id: String, plaintext: Blob, encryption_context: EncryptionContext,
+    grant_tokens: Vec<String>, encryption_algorithm: String, dry_run: bool,
+});
+response!(EncryptResponse {
+    ciphertext_blob: Blob,
+    key_id: String,
+    encryption_algorithm: String
+});
+
+request!(DecryptRequest {
+    ciphertext_blob: Blob, encryption_context: EncryptionContext, grant_tokens: Vec<String>,
+    key_id: String, encryption_algorithm: String, recipient: serde_json::Value, dry_run: bool,
+    dry_run_modifiers: Vec<String>,
+});
+response!(DecryptResponse {
+    key_id: String,
+    plaintext: Blob,
+    encryption_algorithm: String,
+    key_material_id: String,
+});
+
+request!(ReEncryptRequest {
+    ciphertext_blob: Blob, source_encryption_context: EncryptionContext, source_key_id: String,
+    destination_key_id: String, destination_encryption_context: EncryptionContext,
+    source_encryption_algorithm: String, destination_encryption_algorithm: String,
+    grant_tokens: Vec<String>, dry_run: bool, dry_run_modifiers: Vec<String>,
+});
+response!(ReEncryptResponse {
+    ciphertext_blob: Blob,
+    source_key_id: String,
+    key_id: String,
+    source_encryption_algorithm: String,
+    destination_encryption_algorithm: String,
+    source_key_material_id: String,
+    destination_key_material_id: String,
+});
+
+request!(GenerateDataKeyRequest {
+    key_id: String, encryption_context: EncryptionContext, number_of_bytes: i64,
+    key_spec: String, grant_tokens: Vec<String>, recipient: serde_json::Value, dry_run: bool,
+});
+response!(GenerateDataKeyResponse {
+    ciphertext_blob: Blob,
+    plaintext: Blob,
+    key_id: String,
+    key_material_id: String,
+});
+
+request!(GenerateRandomRequest {
+    number_of_bytes: i64,
+    custom_key_store_id: String,
+    recipient: serde_json::Value,
+});
+response!(GenerateRandomResponse { plaintext: Blob });

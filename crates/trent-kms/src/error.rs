@@ -1,0 +1,214 @@
+//! The one error enum of the service. Each variant is one AWS error name; [`KmsError::name`],
+//! [`KmsError::message`] and [`KmsError::status`] are the single mapping to the wire.
+
+/// Every error a KMS request can end in, named as AWS names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KmsError {
+    #[error("NotFoundException: {0}")]
+    NotFound(String),
+    #[error("DisabledException: {0}")]
+    Disabled(String),
+    #[error("KMSInvalidStateException: {0}")]
+    InvalidState(String),
+    /// Sent with no message, as AWS does.
+    #[error("InvalidCiphertextException")]
+    InvalidCiphertext,
+    #[error("IncorrectKeyException: {0}")]
+    IncorrectKey(String),
+    #[error("InvalidKeyUsageException: {0}")]
+    InvalidKeyUsage(String),
+    #[error("ValidationException: {0}")]
+    Validation(String),
+    #[error("AlreadyExistsException: {0}")]
+    AlreadyExists(String),
+    #[error("InvalidAliasNameException: {0}")]
+    InvalidAliasName(String),
+    #[error("NotAuthorizedException")]
+    NotAuthorized,
+    #[error("TagException: {0}")]
+    Tag(String),
+    #[error("UnsupportedOperationException: {0}")]
+    UnsupportedOperation(String),
+    #[error("MalformedPolicyDocumentException: {0}")]
+    MalformedPolicyDocument(String),
+    #[error("LimitExceededException: {0}")]
+    LimitExceeded(String),
+    #[error("InvalidMarkerException: {0}")]
+    InvalidMarker(String),
+    #[error("InvalidArnException: {0}")]
+    InvalidArn(String),
+    #[error("InvalidGrantTokenException: {0}")]
+    InvalidGrantToken(String),
+    #[error("CustomKeyStoreNotFoundException: {0}")]
+    CustomKeyStoreNotFound(String),
+    #[error("DryRunOperationException")]
+    DryRun,
+    #[error("AccessDeniedException: {0}")]
+    AccessDenied(String),
+    #[error("SerializationException: {0}")]
+    Serialization(String),
+    #[error("UnknownOperationException")]
+    UnknownOperation,
+    #[error("MissingAuthenticationTokenException: {0}")]
+    MissingAuthenticationToken(String),
+    #[error("IncompleteSignatureException: {0}")]
+    IncompleteSignature(String),
+    #[error("InvalidSignatureException: {0}")]
+    InvalidSignature(String),
+    #[error("UnrecognizedClientException")]
+    UnrecognizedClient,
+    #[error("RequestExpired: {0}")]
+    RequestExpired(String),
+    #[error("RequestEntityTooLargeException")]
+    RequestEntityTooLarge,
+    #[error("RequestTimeoutException")]
+    RequestTimeout,
+    /// A failure inside trent (storage, crypto library). Retryable.
+    #[error("KMSInternalException: {0}")]
+    Internal(String),
+}
+
+impl KmsError {
+    /// The AWS error name, sent as `__type` and `X-Amzn-ErrorType`.
+    pub fn name(&self) -> &'static str {
+        use KmsError::*;
+        match self {
+            NotFound(_) => "NotFoundException",
+            Disabled(_) => "DisabledException",
+            InvalidState(_) => "KMSInvalidStateException",
+            InvalidCiphertext => "InvalidCiphertextException",
+            IncorrectKey(_) => "IncorrectKeyException",
+            InvalidKeyUsage(_) => "InvalidKeyUsageException",
+            Validation(_) => "ValidationException",
+            AlreadyExists(_) => "AlreadyExistsException",
+            InvalidAliasName(_) => "InvalidAliasNameException",
+            NotAuthorized => "NotAuthorizedException",
+            Tag(_) => "TagException",
+            UnsupportedOperation(_) => "UnsupportedOperationException",
+            MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
+            LimitExceeded(_) => "LimitExceededException",
+            InvalidMarker(_) => "InvalidMarkerException",
+            InvalidArn(_) => "InvalidArnException",
+            InvalidGrantToken(_) => "InvalidGrantTokenException",
+            CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
+            DryRun => "DryRunOperationException",
+            AccessDenied(_) => "AccessDeniedException",
+            Serialization(_) => "SerializationException",
+            UnknownOperation => "UnknownOperationException",
+            MissingAuthenticationToken(_) => "MissingAuthenticationTokenException",
+            IncompleteSignature(_) => "IncompleteSignatureException",
+            InvalidSignature(_) => "InvalidSignatureException",
+            UnrecognizedClient => "UnrecognizedClientException",
+            RequestExpired(_) => "RequestExpired",
+            RequestEntityTooLarge => "RequestEntityTooLargeException",
+            RequestTimeout => "RequestTimeoutException",
+            Internal(_) => "KMSInternalException",
+        }
+    }
+
+    /// The message sent to the client, if any. Never carries a secret.
+    pub fn message(&self) -> Option<String> {
+        use KmsError::*;
+        match self {
+            InvalidCiphertext | NotAuthorized | UnknownOperation => None,
+            DryRun => {
+                Some("The request would have succeeded, but the DryRun option is set.".into())
+            }
+            UnrecognizedClient => {
+                Some("The security token included in the request is invalid.".into())
+            }
+            RequestEntityTooLarge => Some("Request body too large.".into()),
+            RequestTimeout => Some("The request timed out.".into()),
+            NotFound(m)
+            | Disabled(m)
+            | InvalidState(m)
+            | IncorrectKey(m)
+            | InvalidKeyUsage(m)
+            | Validation(m)
+            | AlreadyExists(m)
+            | InvalidAliasName(m)
+            | Tag(m)
+            | UnsupportedOperation(m)
+            | MalformedPolicyDocument(m)
+            | LimitExceeded(m)
+            | InvalidMarker(m)
+            | InvalidArn(m)
+            | InvalidGrantToken(m)
+            | CustomKeyStoreNotFound(m)
+            | AccessDenied(m)
+            | Serialization(m)
+            | MissingAuthenticationToken(m)
+            | IncompleteSignature(m)
+            | InvalidSignature(m)
+            | RequestExpired(m)
+            | Internal(m) => Some(m.clone()),
+        }
+    }
+
+    /// The HTTP status: 400 for every client error (authentication failures included), as KMS
+    /// sends; 413 for a body over the limit, 408 for a request that timed out, 500 for internal
+    /// errors.
+    pub fn status(&self) -> u16 {
+        match self {
+            KmsError::Internal(_) => 500,
+            KmsError::RequestTimeout => 408,
+            KmsError::RequestEntityTooLarge => 413,
+            _ => 400,
+        }
+    }
+
+    /// Whether a client may retry the request as it is.
+    pub fn retryable(&self) -> bool {
+        matches!(self, KmsError::Internal(_) | KmsError::RequestTimeout)
+    }
+}
+
+impl From<trent_store::StoreError> for KmsError {
+    fn from(e: trent_store::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        KmsError::Internal("An internal error occurred. Retry the request.".into())
+    }
+}
+
+impl From<trent_crypto::CryptoError> for KmsError {
+    fn from(e: trent_crypto::CryptoError) -> Self {
+        match e {
+            trent_crypto::CryptoError::InvalidCiphertext => KmsError::InvalidCiphertext,
+            other => {
+                tracing::error!(error = %other, "crypto failure");
+                KmsError::Internal("An internal error occurred. Retry the request.".into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dry_run_has_the_aws_message() {
+        assert_eq!(KmsError::DryRun.name(), "DryRunOperationException");
+        assert_eq!(
+            KmsError::DryRun.message().unwrap(),
+            "The request would have succeeded, but the DryRun option is set."
+        );
+        assert_eq!(KmsError::DryRun.status(), 400);
+    }
+
+    #[test]
+    fn invalid_ciphertext_has_no_message() {
+        assert_eq!(KmsError::InvalidCiphertext.message(), None);
+        assert_eq!(KmsError::InvalidCiphertext.status(), 400);
+    }
+
+    #[test]
+    fn internal_is_a_retryable_500() {
+        let e = KmsError::Internal("x".into());
+        assert_eq!(
+            (e.name(), e.status(), e.retryable()),
+            ("KMSInternalException", 500, true)
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! Principals: access key ids mapped to IAM-style ARNs, with secrets kept under the root key.
+
+use crate::error::KmsError;
+use base64::Engine;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use trent_crypto::{RootKey, primitives};
+use trent_store::{PrincipalRow, Store};
+use zeroize::Zeroizing;
+
+/// An authenticated identity, its secret unwrapped for SigV4.
+pub struct Principal {
+    pub access_key_id: String,
+    pub arn: String,
+    pub account: String,
+    pub secret: Zeroizing<String>,
+    pub created_at: i64,
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Principal")
+            .field("access_key_id", &self.access_key_id)
+            .field("arn", &self.arn)
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+fn secret_aad(access_key_id: &str) -> Vec<u8> {
+    format!("trent/v1/principal-secret|{access_key_id}").into_bytes()
+}
+
+/// The account of a principal ARN (`arn:aws:iam::<account>:root|user/..|role/..`), if valid.
+pub fn principal_account(arn: &str) -> Option<&str> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, resource) = rest.split_once(':')?;
+    let valid_account = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let valid_name = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 512
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+    };
+    let valid_resource = resource == "root"
+        || resource.strip_prefix("user/").is_some_and(valid_name)
+        || resource.strip_prefix("role/").is_some_and(valid_name);
+    (valid_account && valid_resource).then_some(account)
+}
+
+/// Every principal, cached; the store is read only on a miss or a refresh.
+pub struct Principals {
+    store: Arc<dyn Store>,
+    root: Arc<dyn RootKey>,
+    cache: RwLock<HashMap<String, Arc<Principal>>>,
+}
+
+impl Principals {
+    pub fn new(store: Arc<dyn Store>, root: Arc<dyn RootKey>) -> Self {
+        Self {
+            store,
+            root,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn unwrap_row(&self, row: PrincipalRow) -> Result<Principal, KmsError> {
+        let secret = self
+            .root
+            .unwrap(&secret_aad(&row.access_key_id), &row.wrapped_secret)?;
+        let secret = String::from_utf8(secret.to_vec())
+            .map_err(|_| KmsError::Internal("a stored secret is not UTF-8".into()))?;
+        Ok(Principal {
+            access_key_id: row.access_key_id,
+            arn: row.arn,
+            account: row.account,
+            secret: Zeroizing::new(secret),
+            created_at: row.created_at,
+        })
+    }
+
+    /// Reload every principal from the store (picks up changes an admin command made).
+    pub async fn refresh(&self) -> Result<(), KmsError> {
+        let rows = self.store.list_principals().await?;
+        let mut map = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let p = self.unwrap_row(row)?;
+            map.insert(p.access_key_id.clone(), Arc::new(p));
+        }
+        *self.cache.write() = map;
+        Ok(())
+    }
+
+    /// The principal of an access key id, from the cache.
+    pub fn get(&self, access_key_id: &str) -> Option<Arc<Principal>> {
+        self.cache.read().get(access_key_id).cloned()
+    }
+
+    /// The principal of an access key id: the cache, else the store.
+    pub async fn lookup(&self, access_key_id: &str) -> Result<Option<Arc<Principal>>, KmsError> {
+        if let Some(p) = self.get(access_key_id) {
+            return Ok(Some(p));
+        }
+        let Some(row) = self.store.get_principal(access_key_id).await? else {
+            return Ok(None);
+        };
+        let p = Arc::new(self.unwrap_row(row)?);
+        self.cache
+            .write()
+            .insert(p.access_key_id.clone(), p.clone());
+        Ok(Some(p))
+    }
+
+    /// Create a principal with a new access key. Returns it, secret included: show it once.
+    pub async fn create(&self, arn: &str, now: i64) -> Result<Arc<Principal>, KmsError> {
+        let account = principal_account(arn)
+            .ok_or_else(|| {
+                KmsError::Validation(format!(
+                    "'{arn}' is not a principal ARN (arn:aws:iam::<12 digits>:root, :user/<name> or :role/<name>)"
+                ))
+            })?
+            .to_string();
+        let access_key_id = new_access_key_id()?;
+        let secret = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .encode(primitives::random_bytes(30)?.as_slice()),
+        );
+        let wrapped_secret = self
+            .root
+            .wrap(&secret_aad(&access_key_id), secret.as_bytes())?;
+        self.store
+            .put_principal(PrincipalRow {
+                access_key_id: access_key_id.clone(),
+                arn: arn.to_string(),
+                account: account.clone(),
+                wrapped_secret,
+                created_at: now,
+            })
+            .await?;
+        let p = Arc::new(Principal {
+            access_key_id,
+            arn: arn.to_string(),
+            account,
+            secret,
+            created_at: now,
+        });
+        self.cache
+            .write()
+            .insert(p.access_key_id.clone(), p.clone());
+        Ok(p)
+    }
+
+    /// Delete a principal's access key. Returns whether it existed.
+    pub async fn delete(&self, access_key_id: &str) -> Result<bool, KmsError> {
+        let existed = self.store.delete_principal(access_key_id).await?;
+        self.cache.write().remove(access_key_id);
+        Ok(existed)
+    }
+
+    /// Every principal in the store, secrets left wrapped.
+    pub async fn list(&self) -> Result<Vec<PrincipalRow>, KmsError> {
+        Ok(self.store.list_principals().await?)
+    }
+}
+
+/// `AKIA` and 16 characters of the base32 alphabet, like an AWS access key id.
+fn new_access_key_id() -> Result<String, KmsError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let bytes: [u8; 16] = primitives::random_array()?;
+    Ok(std::iter::once("AKIA".to_string())
+        .chain(
+            bytes
+                .iter()
+                .map(|b| (ALPHABET[(*b & 31) as usize] as char).to_string()),
+        )
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principal_arns() {
+        assert_eq!(
+            principal_account("arn:aws:iam::111122223333:user/alice"),
+            Some("111122223333")
+        );
+        assert_eq!(
+            principal_account("arn:aws:iam::111122223333:role/ops/deployer"),
+            Some("111122223333")
+        );
+        assert_eq!(
+            principal_account("arn:aws:iam::111122223333:root"),
+            Some("111122223333")
+        );
+        assert_eq!(
+            principal_account("arn:aws:iam::11112222333:user/alice"),
+            None
+        );
+        assert_eq!(principal_account("arn:aws:iam::111122223333:group/x"), None);
+        assert_eq!(principal_account("arn:aws:iam::111122223333:user/"), None);
+    }
+
+    #[test]
+    fn access_key_ids_look_like_aws_ones() {
+        let id = new_access_key_id().unwrap();
+        assert_eq!(id.len(), 20);
+        assert!(id.starts_with("AKIA"));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let p = Principal {
+            access_key_id: "AKIAEXAMPLE".into(),
+            arn: "arn:aws:iam::111122223333:user/a".into(),
+            account: "111122223333".into(),
+            secret: Zeroizing::new("very-secret-value".into()),
+            created_at: 0,
+        };
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("very-secret-value"));
+        assert!(shown.contains("[REDACTED]"));
+    }
+}

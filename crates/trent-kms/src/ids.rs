@@ -1,0 +1,189 @@
+//! Key identifiers: key ids, key ARNs, alias names and alias ARNs, parsed once at the edge.
+
+use crate::error::KmsError;
+use trent_crypto::primitives;
+
+/// Who is calling, and where: every resource is scoped by account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    pub region: String,
+    /// `arn:aws:iam::<account>:user/<name>`, `...:role/<name>` or `...:root`.
+    pub principal_arn: String,
+}
+
+impl Caller {
+    pub fn scope(&self) -> trent_store::Scope {
+        trent_store::Scope {
+            account: self.account.clone(),
+            region: self.region.clone(),
+        }
+    }
+
+    pub fn key_arn(&self, key_id: &str) -> String {
+        key_arn(&self.region, &self.account, key_id)
+    }
+
+    pub fn alias_arn(&self, alias_name: &str) -> String {
+        format!(
+            "arn:aws:kms:{}:{}:{}",
+            self.region, self.account, alias_name
+        )
+    }
+}
+
+pub fn key_arn(region: &str, account: &str, key_id: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:key/{key_id}")
+}
+
+/// How a request named a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    /// A bare key id.
+    Id(String),
+    /// A key ARN, with the account it names.
+    KeyArn { account: String, key_id: String },
+    /// `alias/<name>`, in the caller's scope.
+    AliasName(String),
+    /// An alias ARN, with the account it names.
+    AliasArn { account: String, alias_name: String },
+}
+
+/// Whether `s` is a key id trent could have made: a UUID, or `mrk-` and 32 hex digits.
+pub fn is_key_id(s: &str) -> bool {
+    if let Some(hex) = s.strip_prefix("mrk-") {
+        return hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    uuid::Uuid::try_parse(s).is_ok() && s.len() == 36
+}
+
+/// A new key id: a version 4 UUID from the crypto library's CSPRNG.
+pub fn new_key_id() -> Result<String, KmsError> {
+    let bytes: [u8; 16] = primitives::random_array()?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string())
+}
+
+fn invalid_key_id(s: &str) -> KmsError {
+    KmsError::NotFound(format!("Invalid keyId '{s}'"))
+}
+
+/// Parse any of the four forms, for operations that accept aliases.
+pub fn parse_key_or_alias(caller: &Caller, s: &str) -> Result<KeyRef, KmsError> {
+    if s.starts_with("arn:") {
+        return parse_arn(caller, s);
+    }
+    if s.starts_with("alias/") {
+        return Ok(KeyRef::AliasName(s.to_string()));
+    }
+    if is_key_id(s) {
+        return Ok(KeyRef::Id(s.to_string()));
+    }
+    Err(invalid_key_id(s))
+}
+
+/// Parse a key id or key ARN, for operations that do not accept aliases.
+pub fn parse_key_only(caller: &Caller, s: &str) -> Result<KeyRef, KmsError> {
+    match parse_key_or_alias(caller, s)? {
+        r @ (KeyRef::Id(_) | KeyRef::KeyArn { .. }) => Ok(r),
+        _ => Err(invalid_key_id(s)),
+    }
+}
+
+fn parse_arn(caller: &Caller, s: &str) -> Result<KeyRef, KmsError> {
+    // arn:<partition>:kms:<region>:<account>:<resource>
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[2] != "kms" || parts[1].is_empty() {
+        return Err(KmsError::NotFound(format!("Invalid arn {s}")));
+    }
+    let (region, account, resource) = (parts[3], parts[4], parts[5]);
+    if region != caller.region {
+        return Err(KmsError::NotFound(format!("Invalid arn {region}")));
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(KmsError::NotFound(format!("Invalid arn {s}")));
+    }
+    if let Some(id) = resource.strip_prefix("key/") {
+        if is_key_id(id) {
+            return Ok(KeyRef::KeyArn {
+                account: account.to_string(),
+                key_id: id.to_string(),
+            });
+        }
+        return Err(invalid_key_id(s));
+    }
+    if resource.starts_with("alias/") {
+        return Ok(KeyRef::AliasArn {
+            account: account.to_string(),
+            alias_name: resource.to_string(),
+        });
+    }
+    Err(KmsError::NotFound(format!("Invalid arn {s}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller() -> Caller {
+        Caller {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            principal_arn: "arn:aws:iam::111122223333:user/alice".into(),
+        }
+    }
+
+    const ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    #[test]
+    fn all_four_forms() {
+        let c = caller();
+        assert_eq!(parse_key_or_alias(&c, ID), Ok(KeyRef::Id(ID.into())));
+        assert_eq!(
+            parse_key_or_alias(&c, &format!("arn:aws:kms:us-east-1:111122223333:key/{ID}")),
+            Ok(KeyRef::KeyArn {
+                account: "111122223333".into(),
+                key_id: ID.into()
+            })
+        );
+        assert_eq!(
+            parse_key_or_alias(&c, "alias/x"),
+            Ok(KeyRef::AliasName("alias/x".into()))
+        );
+        assert_eq!(
+            parse_key_or_alias(&c, "arn:aws:kms:us-east-1:111122223333:alias/x"),
+            Ok(KeyRef::AliasArn {
+                account: "111122223333".into(),
+                alias_name: "alias/x".into()
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_ids_and_foreign_regions() {
+        let c = caller();
+        assert_eq!(
+            parse_key_or_alias(&c, "nope"),
+            Err(KmsError::NotFound("Invalid keyId 'nope'".into()))
+        );
+        assert_eq!(
+            parse_key_or_alias(&c, &format!("arn:aws:kms:eu-west-1:111122223333:key/{ID}")),
+            Err(KmsError::NotFound("Invalid arn eu-west-1".into()))
+        );
+        assert_eq!(
+            parse_key_only(&c, "alias/x"),
+            Err(KmsError::NotFound("Invalid keyId 'alias/x'".into()))
+        );
+    }
+
+    #[test]
+    fn new_ids_are_v4_uuids() {
+        let id = new_key_id().unwrap();
+        assert!(is_key_id(&id));
+        assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+        assert!(is_key_id("mrk-1234abcd12ab34cd56ef1234567890ab"));
+        assert!(!is_key_id("mrk-1234"));
+    }
+}

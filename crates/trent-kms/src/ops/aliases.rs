@@ -1,0 +1,223 @@
+//! CreateAlias, UpdateAlias, DeleteAlias, ListAliases, with every naming rule.
+
+use super::*;
+use crate::api::*;
+use crate::ids::Caller;
+use crate::service::Kms;
+use crate::validate::Violations;
+use trent_store::{AliasRow, Write};
+
+/// Most aliases one key may have.
+pub const MAX_ALIASES_PER_KEY: usize = 50;
+const ALIAS_PATTERN: &str = "^[a-zA-Z0-9:/_-]+$";
+
+fn alias_chars_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'))
+}
+
+/// The model constraints and the naming rules of an alias name.
+fn check_alias_name(v: &mut Violations, name: &Option<String>) -> Result<(), KmsError> {
+    v.required("AliasName", name)
+        .str_len("AliasName", name.as_deref(), 1, 256)
+        .pattern("AliasName", name.as_deref(), alias_chars_ok, ALIAS_PATTERN);
+    v.finish()?;
+    let name = name.as_deref().unwrap_or_default();
+    if !name.starts_with("alias/") {
+        return Err(KmsError::Validation(
+            "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
+        ));
+    }
+    if name.starts_with("alias/aws/") || name == "alias/aws" {
+        return Err(KmsError::NotAuthorized);
+    }
+    if name == "alias/" {
+        return Err(KmsError::InvalidAliasName(
+            "Alias name must contain at least one character after \"alias/\".".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Kms {
+    pub async fn create_alias(
+        &self,
+        caller: &Caller,
+        req: AliasRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Violations::new();
+        check_key_id(&mut v, "TargetKeyId", &req.target_key_id);
+        check_alias_name(&mut v, &req.alias_name)?;
+        let name = req.alias_name.unwrap_or_default();
+        let target = req.target_key_id.unwrap_or_default();
+        let now = self.clock.now();
+        self.write_aliases(|kms| {
+            let key = kms.resolve_key(caller, &target, "CreateAlias")?;
+            refuse_pending_deletion(key.record.state, &key.arn)?;
+            let view = kms.view.read();
+            let aliases = view
+                .scope(&caller.account, &caller.region)
+                .map(|s| &s.aliases);
+            if aliases.is_some_and(|a| a.contains_key(&name)) {
+                return Err(KmsError::AlreadyExists(format!(
+                    "An alias with the name {} already exists",
+                    caller.alias_arn(&name)
+                )));
+            }
+            let count = aliases.map_or(0, |a| {
+                a.values().filter(|a| a.key_id == key.record.key_id).count()
+            });
+            if count >= MAX_ALIASES_PER_KEY {
+                return Err(KmsError::LimitExceeded(format!(
+                    "Key {} already has {MAX_ALIASES_PER_KEY} aliases, the most a key may have.",
+                    key.arn
+                )));
+            }
+            Ok(vec![Write::PutAlias {
+                row: AliasRow {
+                    scope: caller.scope(),
+                    alias_name: name.clone(),
+                    key_id: key.record.key_id.clone(),
+                    created_at: (now * 1000.0) as i64,
+                    updated_at: (now * 1000.0) as i64,
+                },
+                replace: false,
+            }])
+        })
+        .await
+        .map(|_| Empty {})
+        .map_err(|e| match e {
+            KmsError::AlreadyExists(_) => KmsError::AlreadyExists(format!(
+                "An alias with the name {} already exists",
+                caller.alias_arn(&name)
+            )),
+            other => other,
+        })
+    }
+
+    pub async fn update_alias(
+        &self,
+        caller: &Caller,
+        req: AliasRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Violations::new();
+        check_key_id(&mut v, "TargetKeyId", &req.target_key_id);
+        check_alias_name(&mut v, &req.alias_name)?;
+        let name = req.alias_name.unwrap_or_default();
+        let target = req.target_key_id.unwrap_or_default();
+        let now = self.clock.now();
+        self.write_aliases(|kms| {
+            let existing = kms
+                .view
+                .read()
+                .scope(&caller.account, &caller.region)
+                .and_then(|s| s.aliases.get(&name).cloned())
+                .ok_or_else(|| KmsError::NotFound(format!("Alias {} is not found.", caller.alias_arn(&name))))?;
+            let key = kms.resolve_key(caller, &target, "UpdateAlias")?;
+            refuse_pending_deletion(key.record.state, &key.arn)?;
+            let current = kms.resolve_key(caller, &existing.key_id, "UpdateAlias").ok();
+            if let Some(current) = current
+                && (current.record.key_spec != key.record.key_spec
+                    || current.record.key_usage != key.record.key_usage)
+            {
+                return Err(KmsError::Validation(format!(
+                    "Alias {} points to a key of spec {} and usage {}; it cannot be moved to a key of spec {} and usage {}.",
+                    caller.alias_arn(&name),
+                    current.record.key_spec,
+                    current.record.key_usage,
+                    key.record.key_spec,
+                    key.record.key_usage
+                )));
+            }
+            Ok(vec![Write::PutAlias {
+                row: AliasRow {
+                    key_id: key.record.key_id.clone(),
+                    updated_at: (now * 1000.0) as i64,
+                    ..existing
+                },
+                replace: true,
+            }])
+        })
+        .await?;
+        Ok(Empty {})
+    }
+
+    pub async fn delete_alias(
+        &self,
+        caller: &Caller,
+        req: DeleteAliasRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Violations::new();
+        check_alias_name(&mut v, &req.alias_name)?;
+        let name = req.alias_name.unwrap_or_default();
+        self.write_aliases(|kms| {
+            let exists = kms
+                .view
+                .read()
+                .scope(&caller.account, &caller.region)
+                .is_some_and(|s| s.aliases.contains_key(&name));
+            if !exists {
+                return Err(KmsError::NotFound(format!(
+                    "Alias {} is not found.",
+                    caller.alias_arn(&name)
+                )));
+            }
+            Ok(vec![Write::DeleteAlias {
+                scope: caller.scope(),
+                alias_name: name.clone(),
+            }])
+        })
+        .await?;
+        Ok(Empty {})
+    }
+
+    pub async fn list_aliases(
+        &self,
+        caller: &Caller,
+        req: ListAliasesRequest,
+    ) -> Result<ListAliasesResponse, KmsError> {
+        let mut v = Violations::new();
+        v.str_len("KeyId", req.key_id.as_deref(), 1, 2048);
+        check_paging(&mut v, req.limit, &req.marker, 100);
+        v.finish()?;
+        let filter = match &req.key_id {
+            Some(k) => Some(
+                self.resolve_key(caller, k, "ListAliases")?
+                    .record
+                    .key_id
+                    .clone(),
+            ),
+            None => None,
+        };
+        let aliases: Vec<AliasListEntry> = self
+            .view
+            .read()
+            .scope(&caller.account, &caller.region)
+            .map(|s| {
+                s.aliases
+                    .values()
+                    .filter(|a| filter.as_ref().is_none_or(|f| *f == a.key_id))
+                    .map(|a| AliasListEntry {
+                        alias_name: a.alias_name.clone(),
+                        alias_arn: caller.alias_arn(&a.alias_name),
+                        target_key_id: Some(a.key_id.clone()),
+                        creation_date: Some(a.created_at as f64 / 1000.0),
+                        last_updated_date: Some(a.updated_at as f64 / 1000.0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (aliases, next_marker) = page(
+            aliases,
+            |a| &a.alias_name,
+            &req.marker,
+            req.limit.unwrap_or(50) as usize,
+        )?;
+        Ok(ListAliasesResponse {
+            aliases,
+            truncated: next_marker.is_some(),
+            next_marker,
+        })
+    }
+}

@@ -1,0 +1,360 @@
+//! Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom.
+//! These read only the in-memory view: no storage on the hot path.
+
+use super::*;
+use crate::api::*;
+use crate::ids::Caller;
+use crate::service::{CachedKey, Kms};
+use crate::validate::Violations;
+use std::sync::Arc;
+use trent_crypto::blob::BlobHeader;
+use trent_crypto::primitives;
+
+const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+
+fn incorrect_key() -> KmsError {
+    KmsError::IncorrectKey(
+        "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+    )
+}
+
+/// The usage and algorithm rules of symmetric encryption.
+fn require_symmetric_encryption(
+    key: &CachedKey,
+    algorithm: Option<&str>,
+    op: &str,
+) -> Result<(), KmsError> {
+    if key.record.key_usage != "ENCRYPT_DECRYPT" {
+        return Err(KmsError::InvalidKeyUsage(format!(
+            "{} key usage is {} which is not valid for {op}.",
+            key.arn, key.record.key_usage
+        )));
+    }
+    match algorithm {
+        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
+        Some(other) => Err(KmsError::InvalidKeyUsage(format!(
+            "Algorithm {other} is incompatible with key spec {}.",
+            key.record.key_spec
+        ))),
+    }
+}
+
+fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+    if flag == Some(true) {
+        return Err(KmsError::DryRun);
+    }
+    Ok(())
+}
+
+fn refuse_recipient(recipient: &Option<serde_json::Value>) -> Result<(), KmsError> {
+    if recipient.is_some() {
+        return Err(KmsError::UnsupportedOperation(
+            "Recipient (Nitro Enclaves attestation) is not supported by trent.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A key opened from a ciphertext: the key, and the plaintext.
+struct Opened {
+    key: Arc<CachedKey>,
+    plaintext: Blob,
+    material_id: String,
+}
+
+impl Kms {
+    /// Seal `plaintext` under `key`'s current material.
+    fn seal(
+        &self,
+        key: &CachedKey,
+        context: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<(Blob, String), KmsError> {
+        let material = key
+            .current_material()
+            .ok_or_else(|| KmsError::Internal("The key has no current key material.".into()))?;
+        let blob = material.seal(&key.record.account, &key.record.key_id, context, plaintext)?;
+        Ok((Blob::new(blob), material.material_id().to_hex()))
+    }
+
+    /// Find the key a ciphertext names and open it. `key_id`, if given, must name that key.
+    fn open_blob(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        context: &EncryptionContext,
+        key_id: Option<&str>,
+        algorithm: Option<&str>,
+        action: &str,
+        dry: Option<bool>,
+    ) -> Result<Opened, KmsError> {
+        let expected = key_id
+            .map(|k| self.resolve_any(caller, k, action))
+            .transpose()?;
+        let (header, _) = BlobHeader::parse(blob)?;
+        if let Some(expected) = &expected
+            && (expected.record.key_id != header.key_id
+                || expected.record.account != header.account)
+        {
+            return Err(incorrect_key());
+        }
+        let key = match expected {
+            Some(k) => k,
+            None => {
+                let named = crate::ids::KeyRef::KeyArn {
+                    account: header.account.clone(),
+                    key_id: header.key_id.clone(),
+                };
+                match self.resolve(caller, &named, action) {
+                    Ok(k) => k,
+                    Err(KmsError::NotFound(_)) => return Err(KmsError::InvalidCiphertext),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        require_enabled(&key)?;
+        require_symmetric_encryption(&key, algorithm, action)?;
+        let material = key
+            .materials
+            .get(&header.material_id)
+            .ok_or(KmsError::InvalidCiphertext)?;
+        let plaintext = material.open(blob, context)?;
+        dry_run(dry)?;
+        Ok(Opened {
+            material_id: header.material_id.to_hex(),
+            key,
+            plaintext: Blob(plaintext),
+        })
+    }
+
+    pub async fn encrypt(
+        &self,
+        caller: &Caller,
+        req: EncryptRequest,
+    ) -> Result<EncryptResponse, KmsError> {
+        let mut v = Violations::new();
+        check_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("Plaintext", &req.plaintext)
+            .blob_len(
+                "Plaintext",
+                req.plaintext.as_ref().map(Blob::as_slice),
+                1,
+                4096,
+            )
+            .one_of(
+                "EncryptionAlgorithm",
+                req.encryption_algorithm.as_deref(),
+                ENCRYPTION_ALGORITHMS,
+            );
+        check_grant_tokens(&mut v, &req.grant_tokens);
+        v.finish()?;
+        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), "Encrypt")?;
+        require_enabled(&key)?;
+        require_symmetric_encryption(&key, req.encryption_algorithm.as_deref(), "Encrypt")?;
+        dry_run(req.dry_run)?;
+        let context = req.encryption_context.unwrap_or_default();
+        let (blob, _) = self.seal(&key, &context, req.plaintext.unwrap_or_default().as_slice())?;
+        Ok(EncryptResponse {
+            ciphertext_blob: Some(blob),
+            key_id: Some(key.arn.clone()),
+            encryption_algorithm: Some(SYMMETRIC_DEFAULT.into()),
+        })
+    }
+
+    pub async fn decrypt(
+        &self,
+        caller: &Caller,
+        req: DecryptRequest,
+    ) -> Result<DecryptResponse, KmsError> {
+        let mut v = Violations::new();
+        v.required("CiphertextBlob", &req.ciphertext_blob)
+            .blob_len(
+                "CiphertextBlob",
+                req.ciphertext_blob.as_ref().map(Blob::as_slice),
+                1,
+                6144,
+            )
+            .str_len("KeyId", req.key_id.as_deref(), 1, 2048)
+            .one_of(
+                "EncryptionAlgorithm",
+                req.encryption_algorithm.as_deref(),
+                ENCRYPTION_ALGORITHMS,
+            );
+        check_grant_tokens(&mut v, &req.grant_tokens);
+        v.finish()?;
+        refuse_recipient(&req.recipient)?;
+        let opened = self.open_blob(
+            caller,
+            req.ciphertext_blob.unwrap_or_default().as_slice(),
+            &req.encryption_context.unwrap_or_default(),
+            req.key_id.as_deref(),
+            req.encryption_algorithm.as_deref(),
+            "Decrypt",
+            req.dry_run,
+        )?;
+        Ok(DecryptResponse {
+            key_id: Some(opened.key.arn.clone()),
+            plaintext: Some(opened.plaintext),
+            encryption_algorithm: Some(SYMMETRIC_DEFAULT.into()),
+            key_material_id: Some(opened.material_id),
+        })
+    }
+
+    pub async fn re_encrypt(
+        &self,
+        caller: &Caller,
+        req: ReEncryptRequest,
+    ) -> Result<ReEncryptResponse, KmsError> {
+        let mut v = Violations::new();
+        v.required("CiphertextBlob", &req.ciphertext_blob)
+            .blob_len(
+                "CiphertextBlob",
+                req.ciphertext_blob.as_ref().map(Blob::as_slice),
+                1,
+                6144,
+            )
+            .str_len("SourceKeyId", req.source_key_id.as_deref(), 1, 2048);
+        check_key_id(&mut v, "DestinationKeyId", &req.destination_key_id);
+        v.one_of(
+            "SourceEncryptionAlgorithm",
+            req.source_encryption_algorithm.as_deref(),
+            ENCRYPTION_ALGORITHMS,
+        )
+        .one_of(
+            "DestinationEncryptionAlgorithm",
+            req.destination_encryption_algorithm.as_deref(),
+            ENCRYPTION_ALGORITHMS,
+        );
+        check_grant_tokens(&mut v, &req.grant_tokens);
+        v.finish()?;
+        let destination = self.resolve_any(
+            caller,
+            req.destination_key_id.as_deref().unwrap_or_default(),
+            "ReEncryptTo",
+        )?;
+        let opened = self.open_blob(
+            caller,
+            req.ciphertext_blob.unwrap_or_default().as_slice(),
+            &req.source_encryption_context.unwrap_or_default(),
+            req.source_key_id.as_deref(),
+            req.source_encryption_algorithm.as_deref(),
+            "ReEncryptFrom",
+            None,
+        )?;
+        require_enabled(&destination)?;
+        require_symmetric_encryption(
+            &destination,
+            req.destination_encryption_algorithm.as_deref(),
+            "ReEncrypt",
+        )?;
+        dry_run(req.dry_run)?;
+        let (blob, destination_material) = self.seal(
+            &destination,
+            &req.destination_encryption_context.unwrap_or_default(),
+            opened.plaintext.as_slice(),
+        )?;
+        Ok(ReEncryptResponse {
+            ciphertext_blob: Some(blob),
+            source_key_id: Some(opened.key.arn.clone()),
+            key_id: Some(destination.arn.clone()),
+            source_encryption_algorithm: Some(SYMMETRIC_DEFAULT.into()),
+            destination_encryption_algorithm: Some(SYMMETRIC_DEFAULT.into()),
+            source_key_material_id: Some(opened.material_id),
+            destination_key_material_id: Some(destination_material),
+        })
+    }
+
+    /// The shared body of GenerateDataKey and GenerateDataKeyWithoutPlaintext.
+    fn generate_data_key_inner(
+        &self,
+        caller: &Caller,
+        req: GenerateDataKeyRequest,
+        action: &str,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        let mut v = Violations::new();
+        check_key_id(&mut v, "KeyId", &req.key_id);
+        v.range("NumberOfBytes", req.number_of_bytes, 1, 1024)
+            .one_of("KeySpec", req.key_spec.as_deref(), DATA_KEY_SPECS);
+        check_grant_tokens(&mut v, &req.grant_tokens);
+        v.finish()?;
+        let len = match (req.key_spec.as_deref(), req.number_of_bytes) {
+            (Some(_), Some(_)) => {
+                return Err(KmsError::Validation(
+                    "Please specify either number of bytes or key spec, not both.".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(KmsError::Validation(
+                    "Please specify either number of bytes or key spec.".into(),
+                ));
+            }
+            (Some("AES_128"), None) => 16,
+            (Some(_), None) => 32,
+            (None, Some(n)) => n as usize,
+        };
+        refuse_recipient(&req.recipient)?;
+        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), action)?;
+        require_enabled(&key)?;
+        require_symmetric_encryption(&key, None, action)?;
+        dry_run(req.dry_run)?;
+        let plaintext = primitives::random_bytes(len)?;
+        let (blob, material) = self.seal(
+            &key,
+            &req.encryption_context.unwrap_or_default(),
+            &plaintext,
+        )?;
+        Ok(GenerateDataKeyResponse {
+            ciphertext_blob: Some(blob),
+            plaintext: Some(Blob(plaintext)),
+            key_id: Some(key.arn.clone()),
+            key_material_id: Some(material),
+        })
+    }
+
+    pub async fn generate_data_key(
+        &self,
+        caller: &Caller,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        self.generate_data_key_inner(caller, req, "GenerateDataKey")
+    }
+
+    pub async fn generate_data_key_without_plaintext(
+        &self,
+        caller: &Caller,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        let mut out =
+            self.generate_data_key_inner(caller, req, "GenerateDataKeyWithoutPlaintext")?;
+        out.plaintext = None;
+        Ok(out)
+    }
+
+    pub async fn generate_random(
+        &self,
+        _caller: &Caller,
+        req: GenerateRandomRequest,
+    ) -> Result<GenerateRandomResponse, KmsError> {
+        let mut v = Violations::new();
+        v.range("NumberOfBytes", req.number_of_bytes, 1, 1024)
+            .str_len(
+                "CustomKeyStoreId",
+                req.custom_key_store_id.as_deref(),
+                1,
+                64,
+            );
+        v.finish()?;
+        let Some(n) = req.number_of_bytes else {
+            return Err(KmsError::Validation("NumberOfBytes is required.".into()));
+        };
+        if let Some(id) = req.custom_key_store_id {
+            return Err(KmsError::CustomKeyStoreNotFound(format!(
+                "Custom key store '{id}' does not exist"
+            )));
+        }
+        refuse_recipient(&req.recipient)?;
+        Ok(GenerateRandomResponse {
+            plaintext: Some(Blob(primitives::random_bytes(n as usize)?)),
+        })
+    }
+}

@@ -1,0 +1,296 @@
+//! CreateKey, DescribeKey, ListKeys, UpdateKeyDescription, EnableKey, DisableKey,
+//! ScheduleKeyDeletion, CancelKeyDeletion.
+
+use super::*;
+use crate::api::*;
+use crate::ids::{self, Caller};
+use crate::model::{KeyRecord, KeyState};
+use crate::policy;
+use crate::service::Kms;
+use crate::validate::Violations;
+
+const SECONDS_PER_DAY: f64 = 86_400.0;
+
+impl Kms {
+    pub async fn create_key(
+        &self,
+        caller: &Caller,
+        req: CreateKeyRequest,
+    ) -> Result<CreateKeyResponse, KmsError> {
+        let mut v = Violations::new();
+        v.str_len("Policy", req.policy.as_deref(), 1, 131_072)
+            .str_len("Description", req.description.as_deref(), 0, 8192)
+            .one_of("KeyUsage", req.key_usage.as_deref(), KEY_USAGES)
+            .one_of(
+                "CustomerMasterKeySpec",
+                req.customer_master_key_spec.as_deref(),
+                CUSTOMER_MASTER_KEY_SPECS,
+            )
+            .one_of("KeySpec", req.key_spec.as_deref(), KEY_SPECS)
+            .one_of("Origin", req.origin.as_deref(), ORIGINS)
+            .str_len(
+                "CustomKeyStoreId",
+                req.custom_key_store_id.as_deref(),
+                1,
+                64,
+            )
+            .str_len("XksKeyId", req.xks_key_id.as_deref(), 1, 128);
+        super::tags::check_tag_shapes(&mut v, &req.tags);
+        v.finish()?;
+
+        if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
+            return Err(KmsError::Validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.".into(),
+            ));
+        }
+        let spec = req
+            .key_spec
+            .or(req.customer_master_key_spec)
+            .unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
+        if spec != "SYMMETRIC_DEFAULT" {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "KeySpec {spec} is not supported by this server yet."
+            )));
+        }
+        let usage = req.key_usage.unwrap_or_else(|| "ENCRYPT_DECRYPT".into());
+        if usage != "ENCRYPT_DECRYPT" {
+            return Err(KmsError::Validation(format!(
+                "KeyUsage {usage} is not compatible with KeySpec {spec}"
+            )));
+        }
+        if let Some(id) = req.custom_key_store_id {
+            return Err(KmsError::CustomKeyStoreNotFound(format!(
+                "Custom key store '{id}' does not exist"
+            )));
+        }
+        let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
+        if origin != "AWS_KMS" {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "Origin {origin} is not supported by this server yet."
+            )));
+        }
+        if req.multi_region == Some(true) {
+            return Err(KmsError::UnsupportedOperation(
+                "Multi-Region keys are not supported by this server yet.".into(),
+            ));
+        }
+        let policy = match req.policy {
+            Some(p) => {
+                policy::parse(&p)?;
+                p
+            }
+            None => policy::default_policy(&caller.account),
+        };
+        let tags = super::tags::merge_tags(&[], req.tags.as_deref().unwrap_or_default())?;
+
+        let record = KeyRecord {
+            key_id: ids::new_key_id()?,
+            account: caller.account.clone(),
+            region: caller.region.clone(),
+            creation_date: self.clock.now(),
+            description: req.description.unwrap_or_default(),
+            key_usage: usage,
+            key_spec: spec,
+            origin,
+            key_manager: "CUSTOMER".into(),
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            policy,
+            tags,
+            current_material: None,
+            multi_region: false,
+        };
+        let key = self.insert_key(record).await?;
+        Ok(CreateKeyResponse {
+            key_metadata: Some(key.record.metadata()),
+        })
+    }
+
+    pub async fn describe_key(
+        &self,
+        caller: &Caller,
+        req: DescribeKeyRequest,
+    ) -> Result<DescribeKeyResponse, KmsError> {
+        let mut v = Violations::new();
+        check_key_id(&mut v, "KeyId", &req.key_id);
+        check_grant_tokens(&mut v, &req.grant_tokens);
+        v.finish()?;
+        let key = self.resolve_any(
+            caller,
+            req.key_id.as_deref().unwrap_or_default(),
+            "DescribeKey",
+        )?;
+        Ok(DescribeKeyResponse {
+            key_metadata: Some(key.record.metadata()),
+        })
+    }
+
+    pub async fn list_keys(
+        &self,
+        caller: &Caller,
+        req: ListKeysRequest,
+    ) -> Result<ListKeysResponse, KmsError> {
+        let mut v = Violations::new();
+        check_paging(&mut v, req.limit, &req.marker, 1000);
+        v.finish()?;
+        let mut keys: Vec<KeyListEntry> = self
+            .view
+            .read()
+            .scope(&caller.account, &caller.region)
+            .map(|s| {
+                s.keys
+                    .values()
+                    .map(|k| KeyListEntry {
+                        key_id: k.record.key_id.clone(),
+                        key_arn: k.arn.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        let (keys, next_marker) = page(
+            keys,
+            |k| &k.key_id,
+            &req.marker,
+            req.limit.unwrap_or(100) as usize,
+        )?;
+        Ok(ListKeysResponse {
+            keys,
+            truncated: next_marker.is_some(),
+            next_marker,
+        })
+    }
+
+    pub async fn update_key_description(
+        &self,
+        caller: &Caller,
+        req: UpdateKeyDescriptionRequest,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Violations::new();
+        check_key_id(&mut v, "KeyId", &req.key_id);
+        v.required("Description", &req.description).str_len(
+            "Description",
+            req.description.as_deref(),
+            0,
+            8192,
+        );
+        v.finish()?;
+        let description = req.description.unwrap_or_default();
+        self.write_key(
+            caller,
+            req.key_id.as_deref().unwrap_or_default(),
+            "UpdateKeyDescription",
+            |r, arn| {
+                refuse_pending_deletion(r.state, arn)?;
+                r.description = description;
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Empty {})
+    }
+
+    async fn set_enabled(
+        &self,
+        caller: &Caller,
+        req: KeyIdRequest,
+        enable: bool,
+    ) -> Result<Empty, KmsError> {
+        let mut v = Violations::new();
+        check_key_id(&mut v, "KeyId", &req.key_id);
+        v.finish()?;
+        let action = if enable { "EnableKey" } else { "DisableKey" };
+        self.write_key(
+            caller,
+            req.key_id.as_deref().unwrap_or_default(),
+            action,
+            |r, arn| match r.state {
+                KeyState::Enabled | KeyState::Disabled => {
+                    r.state = if enable {
+                        KeyState::Enabled
+                    } else {
+                        KeyState::Disabled
+                    };
+                    Ok(())
+                }
+                other => Err(invalid_state(arn, other)),
+            },
+        )
+        .await?;
+        Ok(Empty {})
+    }
+
+    pub async fn enable_key(&self, caller: &Caller, req: KeyIdRequest) -> Result<Empty, KmsError> {
+        self.set_enabled(caller, req, true).await
+    }
+
+    pub async fn disable_key(&self, caller: &Caller, req: KeyIdRequest) -> Result<Empty, KmsError> {
+        self.set_enabled(caller, req, false).await
+    }
+
+    pub async fn schedule_key_deletion(
+        &self,
+        caller: &Caller,
+        req: ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
+        let mut v = Violations::new();
+        check_key_id(&mut v, "KeyId", &req.key_id);
+        v.range("PendingWindowInDays", req.pending_window_in_days, 7, 30);
+        v.finish()?;
+        let days = req.pending_window_in_days.unwrap_or(30);
+        let deletion_date =
+            ((self.clock.now() + days as f64 * SECONDS_PER_DAY) * 1000.0).round() / 1000.0;
+        let (_, key) = self
+            .write_key(
+                caller,
+                req.key_id.as_deref().unwrap_or_default(),
+                "ScheduleKeyDeletion",
+                |r, arn| {
+                    refuse_pending_deletion(r.state, arn)?;
+                    r.state = KeyState::PendingDeletion;
+                    r.deletion_date = Some(deletion_date);
+                    r.pending_window_days = Some(days);
+                    Ok(())
+                },
+            )
+            .await?;
+        Ok(ScheduleKeyDeletionResponse {
+            key_id: Some(key.arn.clone()),
+            deletion_date: Some(deletion_date),
+            key_state: Some(KeyState::PendingDeletion.as_str().into()),
+            pending_window_in_days: Some(days),
+        })
+    }
+
+    pub async fn cancel_key_deletion(
+        &self,
+        caller: &Caller,
+        req: KeyIdRequest,
+    ) -> Result<CancelKeyDeletionResponse, KmsError> {
+        let mut v = Violations::new();
+        check_key_id(&mut v, "KeyId", &req.key_id);
+        v.finish()?;
+        let (_, key) = self
+            .write_key(
+                caller,
+                req.key_id.as_deref().unwrap_or_default(),
+                "CancelKeyDeletion",
+                |r, arn| {
+                    if r.state != KeyState::PendingDeletion {
+                        return Err(KmsError::InvalidState(format!(
+                            "{arn} is not pending deletion."
+                        )));
+                    }
+                    r.state = KeyState::Disabled;
+                    r.deletion_date = None;
+                    r.pending_window_days = None;
+                    Ok(())
+                },
+            )
+            .await?;
+        Ok(CancelKeyDeletionResponse {
+            key_id: Some(key.arn.clone()),
+        })
+    }
+}

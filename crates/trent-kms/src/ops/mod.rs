@@ -1,0 +1,172 @@
+//! The operations, one function each from a typed request to a typed response, grouped by area.
+
+mod aliases;
+mod crypto;
+mod keys;
+mod policies;
+mod tags;
+
+use crate::error::KmsError;
+use crate::model::KeyState;
+use crate::service::CachedKey;
+use crate::validate::Violations;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Enumerations of the model, in the model's order.
+pub const KEY_USAGES: &[&str] = &[
+    "ENCRYPT_DECRYPT",
+    "SIGN_VERIFY",
+    "GENERATE_VERIFY_MAC",
+    "KEY_AGREEMENT",
+    "ENCAPSULATE_DECAPSULATE",
+];
+pub const KEY_SPECS: &[&str] = &[
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "SYMMETRIC_DEFAULT",
+    "HMAC_224",
+    "HMAC_256",
+    "HMAC_384",
+    "HMAC_512",
+    "SM2",
+    "ML_DSA_44",
+    "ML_DSA_65",
+    "ML_DSA_87",
+    "ECC_NIST_EDWARDS25519",
+    "ML_KEM_512",
+    "ML_KEM_768",
+    "ML_KEM_1024",
+];
+pub const CUSTOMER_MASTER_KEY_SPECS: &[&str] = &[
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "SYMMETRIC_DEFAULT",
+    "HMAC_224",
+    "HMAC_256",
+    "HMAC_384",
+    "HMAC_512",
+    "SM2",
+];
+pub const ORIGINS: &[&str] = &["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"];
+pub const ENCRYPTION_ALGORITHMS: &[&str] = &[
+    "SYMMETRIC_DEFAULT",
+    "RSAES_OAEP_SHA_1",
+    "RSAES_OAEP_SHA_256",
+    "SM2PKE",
+];
+pub const DATA_KEY_SPECS: &[&str] = &["AES_256", "AES_128"];
+
+/// KeyId: required, 1..2048.
+fn check_key_id(v: &mut Violations, path: &str, key_id: &Option<String>) {
+    v.required(path, key_id)
+        .str_len(path, key_id.as_deref(), 1, 2048);
+}
+
+/// GrantTokens: at most 10, each 1..8192. Accepted and otherwise ignored until grants exist.
+fn check_grant_tokens(v: &mut Violations, tokens: &Option<Vec<String>>) {
+    if let Some(tokens) = tokens {
+        v.list_len("GrantTokens", Some(tokens.as_slice()), 0, 10);
+        for (i, t) in tokens.iter().enumerate() {
+            v.str_len(&format!("GrantTokens.{}.member", i + 1), Some(t), 1, 8192);
+        }
+    }
+}
+
+/// Limit and Marker of a list operation whose Limit may go up to `max`.
+fn check_paging(v: &mut Violations, limit: Option<i64>, marker: &Option<String>, max: i64) {
+    v.range("Limit", limit, 1, max)
+        .str_len("Marker", marker.as_deref(), 1, 1024)
+        .pattern(
+            "Marker",
+            marker.as_deref(),
+            |s| s.chars().all(|c| ('\u{20}'..='\u{ff}').contains(&c)),
+            "[\\u0020-\\u00FF]*",
+        );
+}
+
+/// Markers are opaque to clients: the position after which the next page starts.
+fn encode_marker(last: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("trent1:{last}"))
+}
+
+fn decode_marker(marker: &Option<String>) -> Result<Option<String>, KmsError> {
+    let Some(m) = marker else { return Ok(None) };
+    URL_SAFE_NO_PAD
+        .decode(m)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("trent1:").map(str::to_string))
+        .map(Some)
+        .ok_or_else(|| {
+            KmsError::InvalidMarker(
+                "The request was rejected because the marker that specifies where pagination should next begin is not valid.".into(),
+            )
+        })
+}
+
+/// One page of `items` (sorted by `position`) after `marker`.
+fn page<T>(
+    items: Vec<T>,
+    position: impl Fn(&T) -> &str,
+    marker: &Option<String>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>), KmsError> {
+    let after = decode_marker(marker)?;
+    let mut rest: Vec<T> = match after {
+        Some(a) => items
+            .into_iter()
+            .filter(|i| position(i) > a.as_str())
+            .collect(),
+        None => items,
+    };
+    if rest.len() > limit {
+        rest.truncate(limit);
+        let next = encode_marker(position(rest.last().expect("limit is at least 1")));
+        Ok((rest, Some(next)))
+    } else {
+        Ok((rest, None))
+    }
+}
+
+/// The key-state rule for cryptographic operations (section 5 of the reference).
+pub(crate) fn require_enabled(key: &CachedKey) -> Result<(), KmsError> {
+    match key.record.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", key.arn))),
+        other => Err(invalid_state(&key.arn, other)),
+    }
+}
+
+/// `KMSInvalidStateException` for a key in `state`.
+pub(crate) fn invalid_state(arn: &str, state: KeyState) -> KmsError {
+    let what = match state {
+        KeyState::PendingDeletion => "pending deletion",
+        KeyState::PendingImport => "pending import",
+        KeyState::PendingReplicaDeletion => "pending replica deletion",
+        KeyState::Creating => "being created",
+        KeyState::Updating => "being updated",
+        KeyState::Unavailable => "unavailable",
+        KeyState::Enabled => "enabled",
+        KeyState::Disabled => "disabled",
+    };
+    KmsError::InvalidState(format!("{arn} is {what}."))
+}
+
+/// The rule for management operations that refuse only keys pending deletion.
+pub(crate) fn refuse_pending_deletion(state: KeyState, arn: &str) -> Result<(), KmsError> {
+    if state == KeyState::PendingDeletion {
+        return Err(invalid_state(arn, state));
+    }
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! The service: the in-memory view of every key and alias, kept in step with the store.
+//!
+//! Crypto requests read only this view (a read lock and an `Arc` clone); they never touch storage.
+//! Every change goes through [`Kms::write_key`] and friends: one writer at a time, the store first
+//! (durably), then the view, so the node that made a change sees it before the call returns.
+
+use crate::clock::Clock;
+use crate::error::KmsError;
+use crate::ids::{self, Caller, KeyRef};
+use crate::model::{KeyRecord, KeyState};
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use trent_crypto::{KeyMaterial, MaterialId, RootKey, SymmetricKey};
+use trent_store::{AliasRow, KeyRow, MaterialRow, Scope, Store, Transaction, Write};
+
+/// A key as the hot path sees it: its record and its unwrapped materials, ready to use.
+#[derive(Debug)]
+pub struct CachedKey {
+    pub record: KeyRecord,
+    pub version: i64,
+    pub arn: String,
+    pub materials: Arc<HashMap<MaterialId, SymmetricKey>>,
+}
+
+impl CachedKey {
+    /// The material new ciphertexts use.
+    pub fn current_material(&self) -> Option<&SymmetricKey> {
+        let id = MaterialId::from_hex(self.record.current_material.as_deref()?)?;
+        self.materials.get(&id)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ScopeView {
+    pub keys: HashMap<String, Arc<CachedKey>>,
+    pub aliases: BTreeMap<String, AliasRow>,
+}
+
+/// region -> account -> resources.
+#[derive(Debug, Default)]
+pub(crate) struct View {
+    scopes: HashMap<String, HashMap<String, ScopeView>>,
+}
+
+impl View {
+    pub(crate) fn scope(&self, account: &str, region: &str) -> Option<&ScopeView> {
+        self.scopes.get(region)?.get(account)
+    }
+
+    fn scope_mut(&mut self, scope: &Scope) -> &mut ScopeView {
+        self.scopes
+            .entry(scope.region.clone())
+            .or_default()
+            .entry(scope.account.clone())
+            .or_default()
+    }
+
+    fn all_keys(&self) -> impl Iterator<Item = &Arc<CachedKey>> {
+        self.scopes
+            .values()
+            .flat_map(|accounts| accounts.values())
+            .flat_map(|s| s.keys.values())
+    }
+}
+
+/// The key management service.
+pub struct Kms {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) root: Arc<dyn RootKey>,
+    pub(crate) view: RwLock<View>,
+    writer: tokio::sync::Mutex<()>,
+    pub clock: Clock,
+}
+
+/// The AAD binding a wrapped material to its key and material id.
+fn material_aad(arn: &str, material_id: &str) -> Vec<u8> {
+    format!("trent/v1/material|{arn}|{material_id}").into_bytes()
+}
+
+const ROOT_CHECK_SETTING: &str = "root-key-check";
+const ROOT_CHECK_AAD: &[u8] = b"trent/v1/root-key-check";
+const ROOT_CHECK_VALUE: &[u8] = b"trent root key check";
+
+impl Kms {
+    /// Open the service over a store: check that `root` is the root key this store was made
+    /// with (or record it, on first use), then load and unwrap every key.
+    pub async fn open(store: Arc<dyn Store>, root: Arc<dyn RootKey>) -> Result<Kms, OpenError> {
+        check_root_key(store.as_ref(), root.as_ref()).await?;
+        let kms = Kms {
+            store,
+            root,
+            view: RwLock::new(View::default()),
+            writer: tokio::sync::Mutex::new(()),
+            clock: Clock::new(),
+        };
+        kms.reload().await?;
+        Ok(kms)
+    }
+
+    /// Rebuild the whole view from the store.
+    pub async fn reload(&self) -> Result<(), OpenError> {
+        let snapshot = self
+            .store
+            .load_all()
+            .await
+            .map_err(|e| OpenError(e.to_string()))?;
+        let mut materials: HashMap<(Scope, String), Vec<MaterialRow>> = HashMap::new();
+        for m in snapshot.materials {
+            materials
+                .entry((m.scope.clone(), m.key_id.clone()))
+                .or_default()
+                .push(m);
+        }
+        let mut view = View::default();
+        for row in snapshot.keys {
+            let record: KeyRecord = serde_json::from_str(&row.doc)
+                .map_err(|e| OpenError(format!("key {} is unreadable: {e}", row.key_id)))?;
+            let rows = materials
+                .remove(&(row.scope.clone(), row.key_id.clone()))
+                .unwrap_or_default();
+            let arn = record.arn();
+            let mut unwrapped = HashMap::new();
+            for m in rows {
+                let id = MaterialId::from_hex(&m.material_id)
+                    .ok_or_else(|| OpenError(format!("key {arn} has a malformed material id")))?;
+                let plain = self
+                    .root
+                    .unwrap(&material_aad(&arn, &m.material_id), &m.wrapped)
+                    .map_err(|_| {
+                        OpenError(format!(
+                            "material of {arn} does not unwrap under the root key"
+                        ))
+                    })?;
+                let key = SymmetricKey::new(id, &KeyMaterial::from_bytes(plain))
+                    .map_err(|e| OpenError(e.to_string()))?;
+                unwrapped.insert(id, key);
+            }
+            view.scope_mut(&row.scope).keys.insert(
+                row.key_id.clone(),
+                Arc::new(CachedKey {
+                    record,
+                    version: row.version,
+                    arn,
+                    materials: Arc::new(unwrapped),
+                }),
+            );
+        }
+        for alias in snapshot.aliases {
+            view.scope_mut(&alias.scope.clone())
+                .aliases
+                .insert(alias.alias_name.clone(), alias);
+        }
+        *self.view.write() = view;
+        Ok(())
+    }
+
+    /// Find the key a request names. `action` is the IAM action, for the access-denied message.
+    pub fn resolve(
+        &self,
+        caller: &Caller,
+        key: &KeyRef,
+        action: &str,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        let view = self.view.read();
+        let (account, key_id) = match key {
+            KeyRef::Id(id) => (caller.account.as_str(), id.clone()),
+            KeyRef::KeyArn { account, key_id } => (account.as_str(), key_id.clone()),
+            KeyRef::AliasName(name)
+            | KeyRef::AliasArn {
+                alias_name: name, ..
+            } => {
+                let account = match key {
+                    KeyRef::AliasArn { account, .. } => account.as_str(),
+                    _ => caller.account.as_str(),
+                };
+                let alias_arn = format!("arn:aws:kms:{}:{account}:{name}", caller.region);
+                let target = view
+                    .scope(account, &caller.region)
+                    .and_then(|s| s.aliases.get(name))
+                    .map(|a| a.key_id.clone())
+                    .ok_or_else(|| {
+                        KmsError::NotFound(format!("Alias {alias_arn} is not found."))
+                    })?;
+                (account, target)
+            }
+        };
+        if account != caller.account {
+            // Cross-account use needs key policies, which are not enforced yet: refuse it.
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:{action} on resource: {} because no resource-based policy allows the kms:{action} action",
+                caller.principal_arn,
+                ids::key_arn(&caller.region, account, &key_id)
+            )));
+        }
+        view.scope(account, &caller.region)
+            .and_then(|s| s.keys.get(&key_id))
+            .cloned()
+            .ok_or_else(|| {
+                KmsError::NotFound(format!(
+                    "Key '{}' does not exist",
+                    ids::key_arn(&caller.region, account, &key_id)
+                ))
+            })
+    }
+
+    /// Resolve a key id, key ARN, alias name or alias ARN.
+    pub fn resolve_any(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        action: &str,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        self.resolve(caller, &ids::parse_key_or_alias(caller, key_id)?, action)
+    }
+
+    /// Resolve a key id or key ARN (operations that take no alias).
+    pub fn resolve_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        action: &str,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        self.resolve(caller, &ids::parse_key_only(caller, key_id)?, action)
+    }
+
+    /// Change a key's record under the writer lock: `change` sees the current record and may
+    /// refuse; the new record is written with an optimistic version check, then cached.
+    pub async fn write_key<R>(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        action: &str,
+        change: impl FnOnce(&mut KeyRecord, &str) -> Result<R, KmsError>,
+    ) -> Result<(R, Arc<CachedKey>), KmsError> {
+        let _guard = self.writer.lock().await;
+        let current = self.resolve_key(caller, key_id, action)?;
+        let mut record = current.record.clone();
+        let out = change(&mut record, &current.arn)?;
+        let updated = self
+            .put_record(current.as_ref(), record, Transaction::new())
+            .await?;
+        Ok((out, updated))
+    }
+
+    /// Write `record` (and `tx`'s other writes) over `current`, then cache it. Writer lock held.
+    async fn put_record(
+        &self,
+        current: &CachedKey,
+        record: KeyRecord,
+        tx: Transaction,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        let scope = Scope {
+            account: record.account.clone(),
+            region: record.region.clone(),
+        };
+        let doc = serde_json::to_string(&record).map_err(|e| KmsError::Internal(e.to_string()))?;
+        let tx = tx.push(Write::PutKey {
+            row: KeyRow {
+                scope: scope.clone(),
+                key_id: record.key_id.clone(),
+                version: current.version + 1,
+                doc,
+            },
+            expected_version: Some(current.version),
+        });
+        self.store.apply(tx).await?;
+        let updated = Arc::new(CachedKey {
+            arn: current.arn.clone(),
+            version: current.version + 1,
+            materials: current.materials.clone(),
+            record,
+        });
+        self.view
+            .write()
+            .scope_mut(&scope)
+            .keys
+            .insert(updated.record.key_id.clone(), updated.clone());
+        Ok(updated)
+    }
+
+    /// Store a new key with one fresh symmetric material, and cache it.
+    pub async fn insert_key(&self, mut record: KeyRecord) -> Result<Arc<CachedKey>, KmsError> {
+        let material = KeyMaterial::generate_symmetric()?;
+        let material_id = MaterialId::generate()?;
+        let id_hex = material_id.to_hex();
+        let arn = record.arn();
+        let wrapped = self
+            .root
+            .wrap(&material_aad(&arn, &id_hex), material.expose())?;
+        record.current_material = Some(id_hex.clone());
+        let scope = Scope {
+            account: record.account.clone(),
+            region: record.region.clone(),
+        };
+        let doc = serde_json::to_string(&record).map_err(|e| KmsError::Internal(e.to_string()))?;
+        let tx = Transaction::new()
+            .push(Write::PutKey {
+                row: KeyRow {
+                    scope: scope.clone(),
+                    key_id: record.key_id.clone(),
+                    version: 1,
+                    doc,
+                },
+                expected_version: None,
+            })
+            .push(Write::PutMaterial(MaterialRow {
+                scope: scope.clone(),
+                key_id: record.key_id.clone(),
+                material_id: id_hex,
+                wrapped,
+                created_at: record.creation_date as i64,
+            }));
+        let symmetric = SymmetricKey::new(material_id, &material)?;
+        let _guard = self.writer.lock().await;
+        self.store.apply(tx).await?;
+        let cached = Arc::new(CachedKey {
+            arn,
+            version: 1,
+            materials: Arc::new(HashMap::from([(material_id, symmetric)])),
+            record,
+        });
+        self.view
+            .write()
+            .scope_mut(&scope)
+            .keys
+            .insert(cached.record.key_id.clone(), cached.clone());
+        Ok(cached)
+    }
+
+    /// Apply alias writes under the writer lock, after `check` approves them against the view.
+    pub async fn write_aliases(
+        &self,
+        check: impl FnOnce(&Kms) -> Result<Vec<Write>, KmsError>,
+    ) -> Result<(), KmsError> {
+        let _guard = self.writer.lock().await;
+        let writes = check(self)?;
+        let tx = Transaction {
+            writes: writes.clone(),
+        };
+        self.store.apply(tx).await.map_err(|e| match e {
+            trent_store::StoreError::AliasExists(name) => KmsError::AlreadyExists(name),
+            other => other.into(),
+        })?;
+        let mut view = self.view.write();
+        for w in writes {
+            match w {
+                Write::PutAlias { row, .. } => {
+                    let scope = row.scope.clone();
+                    view.scope_mut(&scope)
+                        .aliases
+                        .insert(row.alias_name.clone(), row);
+                }
+                Write::DeleteAlias { scope, alias_name } => {
+                    view.scope_mut(&scope).aliases.remove(&alias_name);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Destroy every key whose deletion window has ended (with its material and aliases).
+    /// Runs at start and periodically, so a window that ended while the server was down is
+    /// honoured as soon as it is back. Returns the ARNs destroyed.
+    pub async fn destroy_due_keys(&self) -> Result<Vec<String>, KmsError> {
+        let now = self.clock.now();
+        let due: Vec<Arc<CachedKey>> = self
+            .view
+            .read()
+            .all_keys()
+            .filter(|k| {
+                k.record.state == KeyState::PendingDeletion
+                    && k.record.deletion_date.is_some_and(|d| d <= now)
+            })
+            .cloned()
+            .collect();
+        let mut destroyed = Vec::new();
+        for key in due {
+            let _guard = self.writer.lock().await;
+            let scope = Scope {
+                account: key.record.account.clone(),
+                region: key.record.region.clone(),
+            };
+            // Re-check under the lock: the deletion may have been cancelled meanwhile.
+            let still_due = self
+                .view
+                .read()
+                .scope(&scope.account, &scope.region)
+                .and_then(|s| s.keys.get(&key.record.key_id))
+                .is_some_and(|k| k.version == key.version);
+            if !still_due {
+                continue;
+            }
+            self.store
+                .apply(Transaction::new().push(Write::DeleteKey {
+                    scope: scope.clone(),
+                    key_id: key.record.key_id.clone(),
+                }))
+                .await?;
+            let mut view = self.view.write();
+            let s = view.scope_mut(&scope);
+            s.keys.remove(&key.record.key_id);
+            s.aliases.retain(|_, a| a.key_id != key.record.key_id);
+            tracing::info!(key = %key.arn, "deletion window ended: key destroyed");
+            destroyed.push(key.arn.clone());
+        }
+        Ok(destroyed)
+    }
+
+    /// Wipe every key and alias (dev mode's `/moto-api/reset`).
+    pub async fn reset(&self) -> Result<(), KmsError> {
+        let _guard = self.writer.lock().await;
+        self.store.reset().await?;
+        *self.view.write() = View::default();
+        Ok(())
+    }
+
+    /// Number of keys in the view (all scopes).
+    pub fn key_count(&self) -> usize {
+        self.view.read().all_keys().count()
+    }
+}
+
+/// Why the service could not open.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OpenError(pub String);
+
+async fn check_root_key(store: &dyn Store, root: &dyn RootKey) -> Result<(), OpenError> {
+    match store
+        .get_setting(ROOT_CHECK_SETTING)
+        .await
+        .map_err(|e| OpenError(e.to_string()))?
+    {
+        Some(check) => match root.unwrap(ROOT_CHECK_AAD, &check) {
+            Ok(v) if v.as_slice() == ROOT_CHECK_VALUE => Ok(()),
+            _ => Err(OpenError(
+                "the root key does not match this data directory (wrong key file or passphrase)"
+                    .into(),
+            )),
+        },
+        None => {
+            let check = root
+                .wrap(ROOT_CHECK_AAD, ROOT_CHECK_VALUE)
+                .map_err(|e| OpenError(e.to_string()))?;
+            store
+                .put_setting(ROOT_CHECK_SETTING, &check)
+                .await
+                .map_err(|e| OpenError(e.to_string()))
+        }
+    }
+}

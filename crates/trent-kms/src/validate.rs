@@ -1,0 +1,273 @@
+//! Model constraints checked with AWS's (Coral) wording:
+//! `1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024`.
+//!
+//! Member paths are lowerCamelCase; values of sensitive members are left out.
+
+use crate::error::KmsError;
+
+/// Collects constraint violations of one request.
+#[derive(Default)]
+pub struct Violations {
+    errors: Vec<String>,
+}
+
+fn camel(path: &str) -> String {
+    // Paths are written PascalCase, as the members are; the message uses lowerCamelCase for each
+    // segment ("Tags.1.member.TagKey" -> "tags.1.member.tagKey").
+    path.split('.')
+        .map(|seg| {
+            let mut c = seg.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().chain(c).collect(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn push(&mut self, value: Option<&str>, path: &str, constraint: &str) {
+        let value = match value {
+            Some(v) => format!("Value '{v}' at"),
+            None => "Value at".to_string(),
+        };
+        self.errors.push(format!(
+            "{value} '{}' failed to satisfy constraint: {constraint}",
+            camel(path)
+        ));
+    }
+
+    /// A required member that is missing.
+    pub fn required<T>(&mut self, path: &str, v: &Option<T>) -> &mut Self {
+        if v.is_none() {
+            self.errors.push(format!(
+                "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                camel(path)
+            ));
+        }
+        self
+    }
+
+    /// String length in characters, as the model counts.
+    pub fn str_len(&mut self, path: &str, v: Option<&str>, min: usize, max: usize) -> &mut Self {
+        if let Some(s) = v {
+            let n = s.chars().count();
+            if n < min {
+                self.push(
+                    Some(s),
+                    path,
+                    &format!("Member must have length greater than or equal to {min}"),
+                );
+            } else if n > max {
+                self.push(
+                    Some(s),
+                    path,
+                    &format!("Member must have length less than or equal to {max}"),
+                );
+            }
+        }
+        self
+    }
+
+    /// Blob length in bytes; blob values are never shown.
+    pub fn blob_len(&mut self, path: &str, v: Option<&[u8]>, min: usize, max: usize) -> &mut Self {
+        if let Some(b) = v {
+            if b.len() < min {
+                self.push(
+                    None,
+                    path,
+                    &format!("Member must have length greater than or equal to {min}"),
+                );
+            } else if b.len() > max {
+                self.push(
+                    None,
+                    path,
+                    &format!("Member must have length less than or equal to {max}"),
+                );
+            }
+        }
+        self
+    }
+
+    /// List length.
+    pub fn list_len<T: AsRef<str>>(
+        &mut self,
+        path: &str,
+        v: Option<&[T]>,
+        min: usize,
+        max: usize,
+    ) -> &mut Self {
+        if let Some(items) = v {
+            let shown = format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|s| s.as_ref())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if items.len() < min {
+                self.push(
+                    Some(&shown),
+                    path,
+                    &format!("Member must have length greater than or equal to {min}"),
+                );
+            } else if items.len() > max {
+                self.push(
+                    Some(&shown),
+                    path,
+                    &format!("Member must have length less than or equal to {max}"),
+                );
+            }
+        }
+        self
+    }
+
+    /// Integer range.
+    pub fn range(&mut self, path: &str, v: Option<i64>, min: i64, max: i64) -> &mut Self {
+        if let Some(n) = v {
+            let shown = n.to_string();
+            if n < min {
+                self.push(
+                    Some(&shown),
+                    path,
+                    &format!("Member must have value greater than or equal to {min}"),
+                );
+            } else if n > max {
+                self.push(
+                    Some(&shown),
+                    path,
+                    &format!("Member must have value less than or equal to {max}"),
+                );
+            }
+        }
+        self
+    }
+
+    /// Enumerated string.
+    pub fn one_of(&mut self, path: &str, v: Option<&str>, allowed: &[&str]) -> &mut Self {
+        if let Some(s) = v
+            && !allowed.contains(&s)
+        {
+            self.push(
+                Some(s),
+                path,
+                &format!(
+                    "Member must satisfy enum value set: [{}]",
+                    allowed.join(", ")
+                ),
+            );
+        }
+        self
+    }
+
+    /// A pattern, checked by `ok`, shown as `pattern`.
+    pub fn pattern(
+        &mut self,
+        path: &str,
+        v: Option<&str>,
+        ok: impl Fn(&str) -> bool,
+        pattern: &str,
+    ) -> &mut Self {
+        if let Some(s) = v
+            && !ok(s)
+        {
+            self.push(
+                Some(s),
+                path,
+                &format!("Member must satisfy regular expression pattern: {pattern}"),
+            );
+        }
+        self
+    }
+
+    /// The collected violations as one `ValidationException`, or `Ok` if there are none.
+    pub fn finish(&mut self) -> Result<(), KmsError> {
+        match self.errors.len() {
+            0 => Ok(()),
+            1 => Err(KmsError::Validation(format!(
+                "1 validation error detected: {}",
+                self.errors[0]
+            ))),
+            n => Err(KmsError::Validation(format!(
+                "{n} validation errors detected: {}",
+                self.errors.join("; ")
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(r: Result<(), KmsError>) -> String {
+        match r {
+            Err(KmsError::Validation(m)) => m,
+            other => panic!("expected ValidationException, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn coral_wording_for_a_range() {
+        assert_eq!(
+            msg(Violations::new()
+                .range("NumberOfBytes", Some(1025), 1, 1024)
+                .finish()),
+            "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"
+        );
+    }
+
+    #[test]
+    fn sensitive_blobs_hide_their_value() {
+        assert_eq!(
+            msg(Violations::new()
+                .blob_len("Plaintext", Some(&[0u8; 4097]), 1, 4096)
+                .finish()),
+            "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096"
+        );
+    }
+
+    #[test]
+    fn several_errors_are_counted_and_joined() {
+        let m = msg(Violations::new()
+            .one_of(
+                "KeyUsage",
+                Some("RANDOM"),
+                &["ENCRYPT_DECRYPT", "SIGN_VERIFY"],
+            )
+            .required::<String>("KeyId", &None)
+            .finish());
+        assert_eq!(
+            m,
+            "2 validation errors detected: Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY]; Value null at 'keyId' failed to satisfy constraint: Member must not be null"
+        );
+    }
+
+    #[test]
+    fn nested_paths_are_camel_cased() {
+        let m = msg(Violations::new()
+            .str_len("Tags.1.member.TagKey", Some(""), 1, 128)
+            .finish());
+        assert_eq!(
+            m,
+            "1 validation error detected: Value '' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length greater than or equal to 1"
+        );
+    }
+
+    #[test]
+    fn nothing_wrong_is_ok() {
+        assert!(
+            Violations::new()
+                .range("Limit", Some(5), 1, 10)
+                .str_len("KeyId", Some("k"), 1, 2048)
+                .finish()
+                .is_ok()
+        );
+    }
+}

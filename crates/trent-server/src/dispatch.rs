@@ -1,0 +1,175 @@
+//! The one dispatch table: `TrentService.<Operation>` to the service function that answers it.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use trent_kms::{Caller, Kms, KmsError};
+
+/// Every operation of the AWS KMS API (the 56 of the model).
+pub const ALL_OPERATIONS: &[&str] = &[
+    "CancelKeyDeletion",
+    "ConnectCustomKeyStore",
+    "CreateAlias",
+    "CreateCustomKeyStore",
+    "CreateGrant",
+    "CreateKey",
+    "Decapsulate",
+    "Decrypt",
+    "DeleteAlias",
+    "DeleteCustomKeyStore",
+    "DeleteImportedKeyMaterial",
+    "DeriveSharedSecret",
+    "DescribeCustomKeyStores",
+    "DescribeKey",
+    "DisableKey",
+    "DisableKeyRotation",
+    "DisconnectCustomKeyStore",
+    "EnableKey",
+    "EnableKeyRotation",
+    "Encapsulate",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "GenerateRandom",
+    "GetKeyLastUsage",
+    "GetKeyPolicy",
+    "GetKeyRotationStatus",
+    "GetParametersForImport",
+    "GetPublicKey",
+    "ImportKeyMaterial",
+    "ListAliases",
+    "ListGrants",
+    "ListKeyPolicies",
+    "ListKeyRotations",
+    "ListKeys",
+    "ListResourceTags",
+    "ListRetirableGrants",
+    "PutKeyPolicy",
+    "ReEncrypt",
+    "ReplicateKey",
+    "RetireGrant",
+    "RevokeGrant",
+    "RotateKeyOnDemand",
+    "ScheduleKeyDeletion",
+    "Sign",
+    "TagResource",
+    "UntagResource",
+    "UpdateAlias",
+    "UpdateCustomKeyStore",
+    "UpdateKeyDescription",
+    "UpdatePrimaryRegion",
+    "Verify",
+    "VerifyMac",
+];
+
+/// The operation named by an `X-Amz-Target` header, if it is one of the API's.
+pub fn operation(target: &str) -> Option<&'static str> {
+    let name = target.strip_prefix("TrentService.")?;
+    ALL_OPERATIONS.iter().copied().find(|op| *op == name)
+}
+
+/// Decode a request body into a typed request. An empty body is an empty request.
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, KmsError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        // serde's own messages may quote the offending value, which could be secret: say where.
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "Unexpected value type",
+            _ => "Invalid JSON",
+        };
+        KmsError::Serialization(format!("{what} at line {} column {}", e.line(), e.column()))
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, KmsError> {
+    serde_json::to_vec(value).map_err(|e| KmsError::Internal(e.to_string()))
+}
+
+/// Run `op` for `caller` on `body`; the response body (empty for operations without output).
+pub async fn dispatch(
+    kms: &Kms,
+    caller: &Caller,
+    op: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, KmsError> {
+    macro_rules! table {
+        ($( $name:literal => $method:ident, $out:ident );* $(;)?) => {
+            match op {
+                $( $name => {
+                    let req = decode(body)?;
+                    let resp = kms.$method(caller, req).await?;
+                    table!(@out $out, resp)
+                } )*
+                other if ALL_OPERATIONS.contains(&other) => Err(KmsError::UnsupportedOperation(format!(
+                    "{other} is not supported by this trent server yet."
+                ))),
+                _ => Err(KmsError::UnknownOperation),
+            }
+        };
+        (@out json, $resp:ident) => { encode(&$resp) };
+        (@out empty, $resp:ident) => {{ let _ = $resp; Ok(Vec::new()) }};
+    }
+    table! {
+        "CreateKey" => create_key, json;
+        "DescribeKey" => describe_key, json;
+        "ListKeys" => list_keys, json;
+        "UpdateKeyDescription" => update_key_description, empty;
+        "EnableKey" => enable_key, empty;
+        "DisableKey" => disable_key, empty;
+        "ScheduleKeyDeletion" => schedule_key_deletion, json;
+        "CancelKeyDeletion" => cancel_key_deletion, json;
+        "CreateAlias" => create_alias, empty;
+        "UpdateAlias" => update_alias, empty;
+        "DeleteAlias" => delete_alias, empty;
+        "ListAliases" => list_aliases, json;
+        "TagResource" => tag_resource, empty;
+        "UntagResource" => untag_resource, empty;
+        "ListResourceTags" => list_resource_tags, json;
+        "GetKeyPolicy" => get_key_policy, json;
+        "PutKeyPolicy" => put_key_policy, empty;
+        "ListKeyPolicies" => list_key_policies, json;
+        "Encrypt" => encrypt, json;
+        "Decrypt" => decrypt, json;
+        "ReEncrypt" => re_encrypt, json;
+        "GenerateDataKey" => generate_data_key, json;
+        "GenerateDataKeyWithoutPlaintext" => generate_data_key_without_plaintext, json;
+        "GenerateRandom" => generate_random, json;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_knows_the_56_operations() {
+        assert_eq!(ALL_OPERATIONS.len(), 56);
+        assert_eq!(operation("TrentService.Encrypt"), Some("Encrypt"));
+        assert_eq!(operation("TrentService.Nope"), None);
+        assert_eq!(operation("Encrypt"), None);
+    }
+
+    #[test]
+    fn decode_errors_never_quote_values() {
+        let e =
+            decode::<trent_kms::api::EncryptRequest>(br#"{"KeyId": 5, "Plaintext": "c2VjcmV0"}"#)
+                .unwrap_err();
+        assert_eq!(
+            e,
+            KmsError::Serialization("Unexpected value type at line 1 column 11".into())
+        );
+        let e =
+            decode::<trent_kms::api::EncryptRequest>(br#"{"KeyId": "super-secret""#).unwrap_err();
+        assert!(matches!(&e, KmsError::Serialization(m) if !m.contains("super-secret")));
+        let e = decode::<trent_kms::api::EncryptRequest>(br#"{"Plaintext": "not base64!"}"#)
+            .unwrap_err();
+        assert!(matches!(e, KmsError::Serialization(_)));
+        assert!(decode::<trent_kms::api::ListKeysRequest>(b"").is_ok());
+    }
+}

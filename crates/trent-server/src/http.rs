@@ -1,0 +1,318 @@
+//! The HTTP front: one POST endpoint speaking awsJson1_1, plus dev mode's reset endpoint.
+//!
+//! Per request: body limit (Content-Length checked before reading, the read itself bounded),
+//! target, SigV4, principal, then the dispatch table; a request id on every response; a timeout
+//! around the whole of it.
+
+use crate::dispatch;
+use crate::sigv4::{self, SigningKeyCache};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use trent_kms::{Caller, Kms, KmsError, Principals};
+
+/// Dev mode: any credentials are accepted and mapped to one account.
+#[derive(Debug, Clone)]
+pub struct DevMode {
+    pub account: String,
+}
+
+/// How the front end behaves.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub dev: Option<DevMode>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            dev: None,
+        }
+    }
+}
+
+/// Everything a request needs.
+pub struct App {
+    pub kms: Arc<Kms>,
+    pub principals: Arc<Principals>,
+    pub options: ServerOptions,
+    signing_keys: SigningKeyCache,
+}
+
+impl App {
+    pub fn new(kms: Arc<Kms>, principals: Arc<Principals>, options: ServerOptions) -> Self {
+        Self {
+            kms,
+            principals,
+            options,
+            signing_keys: SigningKeyCache::default(),
+        }
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn new_request_id() -> String {
+    trent_kms::ids::new_key_id().unwrap_or_else(|_| "00000000-0000-4000-8000-000000000000".into())
+}
+
+fn json_response(status: u16, request_id: &str, body: Vec<u8>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// The AWS error shape: `{"__type": ..., "message": ...}`, the status, `X-Amzn-ErrorType`.
+pub fn error_response(err: &KmsError, request_id: &str) -> Response<Body> {
+    let mut body = serde_json::Map::new();
+    body.insert("__type".into(), err.name().into());
+    if let Some(m) = err.message() {
+        body.insert("message".into(), m.into());
+    }
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut resp = json_response(err.status(), request_id, bytes);
+    resp.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(err.name()));
+    resp
+}
+
+fn valid_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 32
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Authenticate the request: who is calling, in which region.
+async fn authenticate(
+    app: &App,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Caller, KmsError> {
+    if let Some(dev) = &app.options.dev {
+        // Any credentials: take the region from the scope when there is one.
+        let region = sigv4::parse_authorization(&parts.headers)
+            .map(|a| a.region)
+            .ok()
+            .filter(|r| valid_region(r))
+            .unwrap_or_else(|| "us-east-1".into());
+        return Ok(Caller {
+            principal_arn: format!("arn:aws:iam::{}:root", dev.account),
+            account: dev.account.clone(),
+            region,
+        });
+    }
+    let auth = sigv4::parse_authorization(&parts.headers)?;
+    if !valid_region(&auth.region) {
+        return Err(KmsError::IncompleteSignature(format!(
+            "Credential should be scoped to a valid region, not '{}'. ",
+            auth.region
+        )));
+    }
+    let amz_date = sigv4::check_time(&auth, &parts.headers, OffsetDateTime::now_utc())?;
+    let principal = app
+        .principals
+        .lookup(&auth.access_key_id)
+        .await?
+        .ok_or(KmsError::UnrecognizedClient)?;
+    app.signing_keys.verify(
+        &principal,
+        &auth,
+        &amz_date,
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        body,
+    )?;
+    Ok(Caller {
+        account: principal.account.clone(),
+        region: auth.region,
+        principal_arn: principal.arn.clone(),
+    })
+}
+
+async fn read_body(app: &App, body: Incoming) -> Result<Bytes, KmsError> {
+    Limited::new(body, app.options.max_body_bytes)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                KmsError::RequestEntityTooLarge
+            } else {
+                KmsError::Serialization("The request body could not be read.".into())
+            }
+        })
+}
+
+async fn process(app: &App, req: Request<Incoming>) -> Result<Vec<u8>, KmsError> {
+    let (parts, body) = req.into_parts();
+    let too_large = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > app.options.max_body_bytes as u64);
+    if too_large {
+        return Err(KmsError::RequestEntityTooLarge);
+    }
+    if parts.uri.path() == "/moto-api/reset"
+        && parts.method == Method::POST
+        && app.options.dev.is_some()
+    {
+        app.kms.reset().await?;
+        return Ok(br#"{"status":"ok"}"#.to_vec());
+    }
+    if parts.method != Method::POST {
+        return Err(KmsError::UnknownOperation);
+    }
+    let op = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(dispatch::operation)
+        .ok_or(KmsError::UnknownOperation)?;
+    let body = read_body(app, body).await?;
+    let caller = authenticate(app, &parts, &body).await?;
+    dispatch::dispatch(&app.kms, &caller, op, &body).await
+}
+
+/// Answer one request, whatever happens.
+pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    let request_id = new_request_id();
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let result = match tokio::time::timeout(app.options.request_timeout, process(&app, req)).await {
+        Ok(r) => r,
+        Err(_) => Err(KmsError::RequestTimeout),
+    };
+    match result {
+        Ok(body) => {
+            tracing::debug!(request_id, target, status = 200, "request");
+            json_response(200, &request_id, body)
+        }
+        Err(e) => {
+            tracing::debug!(
+                request_id,
+                target,
+                status = e.status(),
+                error = e.name(),
+                "request failed"
+            );
+            error_response(&e, &request_id)
+        }
+    }
+}
+
+/// Serve connections from `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(s) => serve_connection(TokioIo::new(s), app, remote).await,
+                    Err(e) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                },
+                None => serve_connection(TokioIo::new(stream), app, remote).await,
+            }
+        });
+    }
+}
+
+async fn serve_connection<I>(io: I, app: Arc<App>, remote: SocketAddr)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(handle(app, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    if let Err(e) = conn.await {
+        tracing::debug!(%remote, error = %e, "connection ended with an error");
+    }
+}
+
+/// A TLS acceptor from PEM files: a certificate chain and its private key.
+pub fn tls_acceptor(
+    cert_pem: &std::path::Path,
+    key_pem: &std::path::Path,
+) -> Result<TlsAcceptor, String> {
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(cert_pem).map_err(|e| format!("{}: {e}", cert_pem.display()))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|e| format!("{}: {e}", cert_pem.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate found", cert_pem.display()));
+    }
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(key_pem).map_err(|e| format!("{}: {e}", key_pem.display()))?,
+    ))
+    .map_err(|e| format!("{}: {e}", key_pem.display()))?
+    .ok_or_else(|| format!("{}: no private key found", key_pem.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}

@@ -1,0 +1,293 @@
+//! Configuration: flags, `TRENT_*` environment variables and a TOML file, in that order of
+//! precedence, over defaults that work with no file at all.
+
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use trent_crypto::{LocalRootKey, RootKey};
+use trent_store::{SqliteStore, Store};
+
+/// Options shared by every command that opens a data directory.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StoreArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "TRENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (embedded store, root key file, credentials). Default ./trent-data.
+    #[arg(long, env = "TRENT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Root key file. Default <data-dir>/root.key, created on first start.
+    #[arg(long, env = "TRENT_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
+    /// Derive the root key from a passphrase (Argon2id) instead of a key file. The passphrase is
+    /// read from TRENT_ROOT_PASSPHRASE, or asked for at the terminal.
+    #[arg(long, env = "TRENT_PASSPHRASE")]
+    pub passphrase: Option<bool>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on. Default 127.0.0.1:8080.
+    #[arg(long, env = "TRENT_LISTEN")]
+    pub listen: Option<String>,
+    /// Dev mode: accept any credentials, mapped to --dev-account. Loopback only.
+    #[arg(long, env = "TRENT_DEV", num_args = 0..=1, default_missing_value = "true")]
+    pub dev: Option<bool>,
+    /// The account dev mode maps every caller to. Default 111122223333.
+    #[arg(long, env = "TRENT_DEV_ACCOUNT")]
+    pub dev_account: Option<String>,
+    /// Keep no files: an in-memory store and an ephemeral root key.
+    #[arg(long, env = "TRENT_IN_MEMORY", num_args = 0..=1, default_missing_value = "true")]
+    pub in_memory: Option<bool>,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long, env = "TRENT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, env = "TRENT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Account of the admin principal created on first start. Default 111122223333.
+    #[arg(long, env = "TRENT_ADMIN_ACCOUNT")]
+    pub admin_account: Option<String>,
+    /// Largest request body accepted, in bytes. Default 65536.
+    #[arg(long, env = "TRENT_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Seconds a request may take, body included. Default 30.
+    #[arg(long, env = "TRENT_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Seconds between checks for keys whose deletion window ended. Default 10.
+    #[arg(long, env = "TRENT_DELETION_CHECK_SECS")]
+    pub deletion_check_secs: Option<u64>,
+    /// Log format: text or json. Default text.
+    #[arg(long, env = "TRENT_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The TOML file: every setting, by the flag's name with underscores.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub root_key_file: Option<PathBuf>,
+    pub passphrase: Option<bool>,
+    pub listen: Option<String>,
+    pub dev: Option<bool>,
+    pub dev_account: Option<String>,
+    pub in_memory: Option<bool>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub admin_account: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+    pub deletion_check_secs: Option<u64>,
+    pub log_format: Option<String>,
+}
+
+pub fn load_file(path: Option<&Path>) -> Result<FileConfig, String> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Where the data lives and how the root key is had.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub data_dir: PathBuf,
+    pub root_key_file: PathBuf,
+    pub passphrase: bool,
+    pub in_memory: bool,
+}
+
+/// Every serve setting, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub store: StoreSettings,
+    pub listen: SocketAddr,
+    pub dev: bool,
+    pub dev_account: String,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub admin_account: String,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub deletion_check_secs: u64,
+    pub log_format: String,
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn resolve_store(args: &StoreArgs, file: &FileConfig, in_memory: bool) -> StoreSettings {
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("./trent-data"));
+    let root_key_file = args
+        .root_key_file
+        .clone()
+        .or_else(|| file.root_key_file.clone())
+        .unwrap_or_else(|| data_dir.join("root.key"));
+    StoreSettings {
+        passphrase: args.passphrase.or(file.passphrase).unwrap_or(false),
+        data_dir,
+        root_key_file,
+        in_memory,
+    }
+}
+
+impl Settings {
+    pub fn resolve(args: ServeArgs) -> Result<Settings, String> {
+        let file = load_file(args.store.config.as_deref())?;
+        let in_memory = args.in_memory.or(file.in_memory).unwrap_or(false);
+        let store = resolve_store(&args.store, &file, in_memory);
+        let listen_text = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            format!("--listen: '{listen_text}' is not an address such as 127.0.0.1:8080")
+        })?;
+        let dev = args.dev.or(file.dev).unwrap_or(false);
+        let dev_account = args
+            .dev_account
+            .or(file.dev_account)
+            .unwrap_or_else(|| "111122223333".into());
+        let admin_account = args
+            .admin_account
+            .or(file.admin_account)
+            .unwrap_or_else(|| "111122223333".into());
+        for (name, v) in [
+            ("--dev-account", &dev_account),
+            ("--admin-account", &admin_account),
+        ] {
+            if !is_account(v) {
+                return Err(format!("{name}: '{v}' is not a 12-digit account id"));
+            }
+        }
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        if dev && !listen.ip().is_loopback() {
+            return Err(format!(
+                "dev mode accepts any credentials, so it refuses to listen beyond loopback ({listen})"
+            ));
+        }
+        if tls.is_none() && !listen.ip().is_loopback() {
+            return Err(format!(
+                "without --tls-cert and --tls-key trent listens on loopback only, not {listen}"
+            ));
+        }
+        let log_format = args
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        if log_format != "text" && log_format != "json" {
+            return Err(format!(
+                "--log-format: '{log_format}' is neither text nor json"
+            ));
+        }
+        Ok(Settings {
+            store,
+            listen,
+            dev,
+            dev_account,
+            tls,
+            admin_account,
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(64 * 1024),
+            request_timeout_secs: args
+                .request_timeout_secs
+                .or(file.request_timeout_secs)
+                .unwrap_or(30),
+            deletion_check_secs: args
+                .deletion_check_secs
+                .or(file.deletion_check_secs)
+                .unwrap_or(10)
+                .max(1),
+            log_format,
+        })
+    }
+}
+
+/// Open the store and the root key a data directory is configured with.
+pub async fn open_store(s: &StoreSettings) -> Result<(Arc<dyn Store>, Arc<dyn RootKey>), String> {
+    if s.in_memory {
+        let store = SqliteStore::open_in_memory().map_err(|e| e.to_string())?;
+        let root = LocalRootKey::ephemeral().map_err(|e| e.to_string())?;
+        return Ok((Arc::new(store), Arc::new(root)));
+    }
+    create_private_dir(&s.data_dir)?;
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&s.data_dir.join("trent.db")).map_err(|e| e.to_string())?);
+    let root: Arc<dyn RootKey> = if s.passphrase {
+        let salt = match store
+            .get_setting("root-key-salt")
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(salt) => salt,
+            None => {
+                let salt =
+                    trent_crypto::primitives::random_bytes(trent_crypto::root::PASSPHRASE_SALT_LEN)
+                        .map_err(|e| e.to_string())?
+                        .to_vec();
+                store
+                    .put_setting("root-key-salt", &salt)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                salt
+            }
+        };
+        let passphrase = read_passphrase()?;
+        Arc::new(
+            LocalRootKey::from_passphrase(passphrase.as_bytes(), &salt)
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        let (key, created) =
+            LocalRootKey::load_or_create_file(&s.root_key_file).map_err(|e| e.to_string())?;
+        if created {
+            eprintln!("trent: created root key file {}", s.root_key_file.display());
+        }
+        Arc::new(key)
+    };
+    Ok((store, root))
+}
+
+fn read_passphrase() -> Result<zeroize::Zeroizing<String>, String> {
+    if let Ok(p) = std::env::var("TRENT_ROOT_PASSPHRASE") {
+        return Ok(zeroize::Zeroizing::new(p));
+    }
+    rpassword::prompt_password("trent root key passphrase: ")
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| format!("cannot read the passphrase (set TRENT_ROOT_PASSPHRASE): {e}"))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+}

@@ -1,0 +1,166 @@
+//! `trent serve`: open the store, make the admin principal on first start, listen, and run the
+//! background work (deletion windows, principal changes made by admin commands).
+
+use crate::config::{ServeArgs, Settings, open_store};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use trent_kms::{Kms, Principals};
+use trent_server::{App, DevMode, ServerOptions};
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The AWS shared-credentials file for the admin principal (profile `trent`) and an AWS config
+/// file naming its region and endpoint, both 0600.
+fn write_client_files(
+    dir: &std::path::Path,
+    p: &trent_kms::Principal,
+    endpoint: &str,
+) -> Result<(), String> {
+    let creds = format!(
+        "[trent]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        p.access_key_id,
+        p.secret.as_str()
+    );
+    let config = format!("[profile trent]\nregion = us-east-1\nendpoint_url = {endpoint}\n");
+    for (name, text) in [("credentials", creds), ("aws-config", config)] {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        trent_crypto::root::write_private_file(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let settings = Settings::resolve(args)?;
+    init_logging(&settings.log_format);
+    let (store, root) = open_store(&settings.store).await?;
+    let kms = Arc::new(
+        Kms::open(store.clone(), root.clone())
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let principals = Arc::new(Principals::new(store, root));
+    principals.refresh().await.map_err(|e| e.to_string())?;
+
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(trent_server::tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let endpoint = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
+
+    if !settings.dev
+        && principals
+            .list()
+            .await
+            .map_err(|e| e.to_string())?
+            .is_empty()
+    {
+        let arn = format!("arn:aws:iam::{}:user/admin", settings.admin_account);
+        let admin = principals
+            .create(&arn, kms.clock.now() as i64)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("Created the admin principal {arn}. Its secret is shown once:");
+        println!("  aws_access_key_id = {}", admin.access_key_id);
+        println!("  aws_secret_access_key = {}", admin.secret.as_str());
+        if !settings.store.in_memory {
+            write_client_files(&settings.store.data_dir, &admin, &endpoint)?;
+            let dir = settings.store.data_dir.display();
+            println!("Saved as profile 'trent' in {dir}/credentials (and {dir}/aws-config):");
+            println!(
+                "  AWS_SHARED_CREDENTIALS_FILE={dir}/credentials AWS_CONFIG_FILE={dir}/aws-config aws --profile trent kms list-keys"
+            );
+        }
+    }
+
+    // Keys whose window ended while the server was down go now, before serving.
+    match kms.destroy_due_keys().await {
+        Ok(gone) if !gone.is_empty() => tracing::info!(
+            count = gone.len(),
+            "destroyed keys whose deletion window ended"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "deletion check failed"),
+    }
+    let sweeper = {
+        let kms = kms.clone();
+        let every = Duration::from_secs(settings.deletion_check_secs);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = kms.destroy_due_keys().await {
+                    tracing::error!(error = %e, "deletion check failed");
+                }
+            }
+        })
+    };
+    let refresher = (!settings.dev).then(|| {
+        let principals = principals.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Err(e) = principals.refresh().await {
+                    tracing::error!(error = %e, "principal refresh failed");
+                }
+            }
+        })
+    });
+
+    let options = ServerOptions {
+        max_body_bytes: settings.max_body_bytes,
+        request_timeout: Duration::from_secs(settings.request_timeout_secs),
+        dev: settings.dev.then(|| DevMode {
+            account: settings.dev_account.clone(),
+        }),
+    };
+    let app = Arc::new(App::new(kms, principals, options));
+    println!("trent listening on {endpoint}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(%endpoint, dev = settings.dev, in_memory = settings.store.in_memory, "serving");
+    trent_server::serve(listener, app, tls, shutdown_signal()).await;
+    sweeper.abort();
+    if let Some(r) = refresher {
+        r.abort();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
