@@ -443,10 +443,12 @@ mod tests {
             {"Effect":"Allow","Principal":{"Service":"logs.amazonaws.com"},"Action":"*","Resource":["*"]}]}"#).unwrap();
         assert_eq!(p.statements.len(), 2);
         assert_eq!(p.statements[0].condition.len(), 3);
-        assert_eq!(
-            p.statements[0].condition[1].1[0].1,
-            vec!["false".to_string()]
-        );
+        let bool_op = p.statements[0]
+            .condition
+            .iter()
+            .find(|(op, _)| op == "Bool")
+            .unwrap();
+        assert_eq!(bool_op.1[0].1, vec!["false".to_string()]);
     }
 
     #[test]
