@@ -1,0 +1,614 @@
+//! Behaviour of `SqliteStore` through the `Store` trait.
+
+use trent_store::{
+    AliasRow, KeyRow, MaterialRow, PrincipalRow, Scope, Snapshot, SqliteStore, Store, StoreError,
+    Transaction, Write,
+};
+
+fn scope(account: &str, region: &str) -> Scope {
+    Scope {
+        account: account.to_string(),
+        region: region.to_string(),
+    }
+}
+
+fn s1() -> Scope {
+    scope("111122223333", "us-east-1")
+}
+
+fn key(scope: &Scope, key_id: &str, version: i64, doc: &str) -> KeyRow {
+    KeyRow {
+        scope: scope.clone(),
+        key_id: key_id.to_string(),
+        version,
+        doc: doc.to_string(),
+    }
+}
+
+fn material(scope: &Scope, key_id: &str, n: u8, created_at: i64) -> MaterialRow {
+    MaterialRow {
+        scope: scope.clone(),
+        key_id: key_id.to_string(),
+        material_id: format!("{n:02x}").repeat(32),
+        wrapped: vec![n, 0, 0xff, n.wrapping_mul(7)],
+        created_at,
+    }
+}
+
+fn alias(scope: &Scope, name: &str, key_id: &str, created_at: i64, updated_at: i64) -> AliasRow {
+    AliasRow {
+        scope: scope.clone(),
+        alias_name: name.to_string(),
+        key_id: key_id.to_string(),
+        created_at,
+        updated_at,
+    }
+}
+
+fn principal(id: &str, account: &str, secret: &[u8], created_at: i64) -> PrincipalRow {
+    PrincipalRow {
+        access_key_id: id.to_string(),
+        arn: format!("arn:aws:iam::{account}:user/{id}"),
+        account: account.to_string(),
+        wrapped_secret: secret.to_vec(),
+        created_at,
+    }
+}
+
+fn insert_key(row: KeyRow) -> Write {
+    Write::PutKey {
+        row,
+        expected_version: None,
+    }
+}
+
+async fn one(store: &SqliteStore, w: Write) -> Result<(), StoreError> {
+    store.apply(Transaction::new().push(w)).await
+}
+
+fn mem() -> SqliteStore {
+    SqliteStore::open_in_memory().expect("open in memory")
+}
+
+#[tokio::test]
+async fn empty_store_loads_empty_snapshot() {
+    let store = mem();
+    assert_eq!(store.load_all().await.unwrap(), Snapshot::default());
+    assert_eq!(store.list_principals().await.unwrap(), vec![]);
+    assert_eq!(store.get_setting("anything").await.unwrap(), None);
+    // An empty transaction is fine.
+    store.apply(Transaction::new()).await.unwrap();
+    assert_eq!(store.load_all().await.unwrap(), Snapshot::default());
+}
+
+#[tokio::test]
+async fn put_key_insert_then_update_with_version() {
+    let store = mem();
+    let s = s1();
+    one(&store, insert_key(key(&s, "k1", 1, "{\"v\":1}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_all().await.unwrap().keys,
+        vec![key(&s, "k1", 1, "{\"v\":1}")]
+    );
+
+    one(
+        &store,
+        Write::PutKey {
+            row: key(&s, "k1", 2, "{\"v\":2}"),
+            expected_version: Some(1),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.load_all().await.unwrap().keys,
+        vec![key(&s, "k1", 2, "{\"v\":2}")]
+    );
+}
+
+#[tokio::test]
+async fn put_key_conflicts() {
+    let store = mem();
+    let s = s1();
+    one(&store, insert_key(key(&s, "k1", 1, "a")))
+        .await
+        .unwrap();
+
+    // Insert of an existing key.
+    let e = one(&store, insert_key(key(&s, "k1", 1, "b"))).await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+
+    // Update expecting a stale version.
+    let e = one(
+        &store,
+        Write::PutKey {
+            row: key(&s, "k1", 3, "c"),
+            expected_version: Some(2),
+        },
+    )
+    .await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+
+    // Update of a missing key.
+    let e = one(
+        &store,
+        Write::PutKey {
+            row: key(&s, "nope", 2, "d"),
+            expected_version: Some(1),
+        },
+    )
+    .await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+
+    // Nothing changed.
+    assert_eq!(
+        store.load_all().await.unwrap().keys,
+        vec![key(&s, "k1", 1, "a")]
+    );
+}
+
+#[tokio::test]
+async fn same_key_id_in_other_scopes_is_distinct() {
+    let store = mem();
+    let a = s1();
+    let b = scope("111122223333", "eu-west-1");
+    let c = scope("444455556666", "us-east-1");
+    store
+        .apply(
+            Transaction::new()
+                .push(insert_key(key(&a, "k", 1, "a")))
+                .push(insert_key(key(&b, "k", 1, "b")))
+                .push(insert_key(key(&c, "k", 1, "c")))
+                .push(Write::PutAlias {
+                    row: alias(&a, "alias/x", "k", 1, 1),
+                    replace: false,
+                })
+                .push(Write::PutAlias {
+                    row: alias(&b, "alias/x", "k", 2, 2),
+                    replace: false,
+                }),
+        )
+        .await
+        .unwrap();
+    let snap = store.load_all().await.unwrap();
+    // Sorted by (account, region, key_id).
+    assert_eq!(
+        snap.keys,
+        vec![
+            key(&b, "k", 1, "b"),
+            key(&a, "k", 1, "a"),
+            key(&c, "k", 1, "c")
+        ]
+    );
+    assert_eq!(
+        snap.aliases,
+        vec![
+            alias(&b, "alias/x", "k", 2, 2),
+            alias(&a, "alias/x", "k", 1, 1)
+        ]
+    );
+
+    // Deleting the key in one scope leaves the others.
+    one(
+        &store,
+        Write::DeleteKey {
+            scope: a.clone(),
+            key_id: "k".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let snap = store.load_all().await.unwrap();
+    assert_eq!(snap.keys, vec![key(&b, "k", 1, "b"), key(&c, "k", 1, "c")]);
+    assert_eq!(snap.aliases, vec![alias(&b, "alias/x", "k", 2, 2)]);
+}
+
+#[tokio::test]
+async fn put_material_and_duplicate_conflicts() {
+    let store = mem();
+    let s = s1();
+    store
+        .apply(
+            Transaction::new()
+                .push(insert_key(key(&s, "k1", 1, "d")))
+                .push(Write::PutMaterial(material(&s, "k1", 2, 200)))
+                .push(Write::PutMaterial(material(&s, "k1", 1, 100))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_all().await.unwrap().materials,
+        vec![material(&s, "k1", 1, 100), material(&s, "k1", 2, 200)]
+    );
+
+    let mut dup = material(&s, "k1", 1, 300);
+    dup.wrapped = vec![9, 9, 9];
+    let e = one(&store, Write::PutMaterial(dup)).await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+    assert_eq!(
+        store.load_all().await.unwrap().materials,
+        vec![material(&s, "k1", 1, 100), material(&s, "k1", 2, 200)]
+    );
+
+    // The same material id under another key is a different row.
+    one(&store, Write::PutMaterial(material(&s, "k2", 1, 50)))
+        .await
+        .unwrap();
+    assert_eq!(store.load_all().await.unwrap().materials.len(), 3);
+}
+
+#[tokio::test]
+async fn alias_insert_exists_replace_delete() {
+    let store = mem();
+    let s = s1();
+    store
+        .apply(
+            Transaction::new()
+                .push(insert_key(key(&s, "k1", 1, "1")))
+                .push(insert_key(key(&s, "k2", 1, "2")))
+                .push(Write::PutAlias {
+                    row: alias(&s, "alias/app", "k1", 10, 10),
+                    replace: false,
+                }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_all().await.unwrap().aliases,
+        vec![alias(&s, "alias/app", "k1", 10, 10)]
+    );
+
+    // Insert of a taken name.
+    let e = one(
+        &store,
+        Write::PutAlias {
+            row: alias(&s, "alias/app", "k2", 20, 20),
+            replace: false,
+        },
+    )
+    .await;
+    match e {
+        Err(StoreError::AliasExists(name)) => assert_eq!(name, "alias/app"),
+        other => panic!("expected AliasExists, got {other:?}"),
+    }
+
+    // Replace keeps created_at and updates key_id and updated_at.
+    one(
+        &store,
+        Write::PutAlias {
+            row: alias(&s, "alias/app", "k2", 999, 30),
+            replace: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.load_all().await.unwrap().aliases,
+        vec![alias(&s, "alias/app", "k2", 10, 30)]
+    );
+
+    // Replace of a missing alias.
+    let e = one(
+        &store,
+        Write::PutAlias {
+            row: alias(&s, "alias/missing", "k2", 40, 40),
+            replace: true,
+        },
+    )
+    .await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+    assert_eq!(store.load_all().await.unwrap().aliases.len(), 1);
+
+    // Delete, then delete again (not an error).
+    for _ in 0..2 {
+        one(
+            &store,
+            Write::DeleteAlias {
+                scope: s.clone(),
+                alias_name: "alias/app".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(store.load_all().await.unwrap().aliases, vec![]);
+    }
+    // The keys are untouched.
+    assert_eq!(store.load_all().await.unwrap().keys.len(), 2);
+}
+
+#[tokio::test]
+async fn delete_key_cascades_only_its_own_rows() {
+    let store = mem();
+    let s = s1();
+    store
+        .apply(
+            Transaction::new()
+                .push(insert_key(key(&s, "k1", 1, "1")))
+                .push(insert_key(key(&s, "k2", 1, "2")))
+                .push(Write::PutMaterial(material(&s, "k1", 1, 1)))
+                .push(Write::PutMaterial(material(&s, "k1", 2, 2)))
+                .push(Write::PutMaterial(material(&s, "k2", 3, 3)))
+                .push(Write::PutAlias {
+                    row: alias(&s, "alias/a", "k1", 1, 1),
+                    replace: false,
+                })
+                .push(Write::PutAlias {
+                    row: alias(&s, "alias/b", "k1", 1, 1),
+                    replace: false,
+                })
+                .push(Write::PutAlias {
+                    row: alias(&s, "alias/c", "k2", 1, 1),
+                    replace: false,
+                }),
+        )
+        .await
+        .unwrap();
+
+    one(
+        &store,
+        Write::DeleteKey {
+            scope: s.clone(),
+            key_id: "k1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.load_all().await.unwrap(),
+        Snapshot {
+            keys: vec![key(&s, "k2", 1, "2")],
+            materials: vec![material(&s, "k2", 3, 3)],
+            aliases: vec![alias(&s, "alias/c", "k2", 1, 1)],
+        }
+    );
+
+    // Deleting a missing key is not an error and changes nothing.
+    one(
+        &store,
+        Write::DeleteKey {
+            scope: s.clone(),
+            key_id: "k1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.load_all().await.unwrap().keys.len(), 1);
+}
+
+#[tokio::test]
+async fn failed_transaction_rolls_back_every_write() {
+    let store = mem();
+    let s = s1();
+    store
+        .apply(
+            Transaction::new()
+                .push(insert_key(key(&s, "k1", 1, "orig")))
+                .push(Write::PutAlias {
+                    row: alias(&s, "alias/taken", "k1", 1, 1),
+                    replace: false,
+                }),
+        )
+        .await
+        .unwrap();
+    let before = store.load_all().await.unwrap();
+
+    // Every kind of write, then a failing one.
+    let e = store
+        .apply(
+            Transaction::new()
+                .push(insert_key(key(&s, "k2", 1, "new")))
+                .push(Write::PutMaterial(material(&s, "k2", 1, 1)))
+                .push(Write::PutKey {
+                    row: key(&s, "k1", 2, "changed"),
+                    expected_version: Some(1),
+                })
+                .push(Write::PutAlias {
+                    row: alias(&s, "alias/new", "k2", 1, 1),
+                    replace: false,
+                })
+                .push(Write::DeleteAlias {
+                    scope: s.clone(),
+                    alias_name: "alias/taken".into(),
+                })
+                .push(Write::DeleteKey {
+                    scope: s.clone(),
+                    key_id: "k1".into(),
+                })
+                .push(insert_key(key(&s, "k2", 1, "again"))),
+        )
+        .await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+    assert_eq!(store.load_all().await.unwrap(), before);
+
+    // Failing on AliasExists rolls back too.
+    let e = store
+        .apply(
+            Transaction::new()
+                .push(insert_key(key(&s, "k3", 1, "x")))
+                .push(Write::PutAlias {
+                    row: alias(&s, "alias/taken", "k3", 1, 1),
+                    replace: false,
+                }),
+        )
+        .await;
+    assert!(matches!(e, Err(StoreError::AliasExists(_))), "{e:?}");
+    assert_eq!(store.load_all().await.unwrap(), before);
+
+    // The connection is usable after a rollback.
+    one(&store, insert_key(key(&s, "k4", 1, "ok")))
+        .await
+        .unwrap();
+    assert_eq!(store.load_all().await.unwrap().keys.len(), 2);
+}
+
+#[tokio::test]
+async fn writes_within_one_transaction_see_each_other() {
+    let store = mem();
+    let s = s1();
+    store
+        .apply(
+            Transaction::new()
+                .push(insert_key(key(&s, "k1", 1, "v1")))
+                .push(Write::PutKey {
+                    row: key(&s, "k1", 2, "v2"),
+                    expected_version: Some(1),
+                })
+                .push(Write::PutAlias {
+                    row: alias(&s, "alias/a", "k1", 5, 5),
+                    replace: false,
+                })
+                .push(Write::PutAlias {
+                    row: alias(&s, "alias/a", "k9", 0, 6),
+                    replace: true,
+                })
+                .push(insert_key(key(&s, "gone", 1, "g")))
+                .push(Write::DeleteKey {
+                    scope: s.clone(),
+                    key_id: "gone".into(),
+                }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_all().await.unwrap(),
+        Snapshot {
+            keys: vec![key(&s, "k1", 2, "v2")],
+            materials: vec![],
+            aliases: vec![alias(&s, "alias/a", "k9", 5, 6)],
+        }
+    );
+}
+
+#[tokio::test]
+async fn reset_keeps_principals_and_settings() {
+    let store = mem();
+    let s = s1();
+    store
+        .apply(
+            Transaction::new()
+                .push(insert_key(key(&s, "k1", 1, "1")))
+                .push(Write::PutMaterial(material(&s, "k1", 1, 1)))
+                .push(Write::PutAlias {
+                    row: alias(&s, "alias/a", "k1", 1, 1),
+                    replace: false,
+                }),
+        )
+        .await
+        .unwrap();
+    let p = principal("AKIAEXAMPLE", "111122223333", b"wrapped", 7);
+    store.put_principal(p.clone()).await.unwrap();
+    store.put_setting("root.check", b"\x01\x02").await.unwrap();
+
+    store.reset().await.unwrap();
+    assert_eq!(store.load_all().await.unwrap(), Snapshot::default());
+    assert_eq!(store.list_principals().await.unwrap(), vec![p]);
+    assert_eq!(
+        store.get_setting("root.check").await.unwrap(),
+        Some(vec![1, 2])
+    );
+
+    // Reset of an empty store, and the store is still writable.
+    store.reset().await.unwrap();
+    one(&store, insert_key(key(&s, "k1", 1, "again")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_all().await.unwrap().keys,
+        vec![key(&s, "k1", 1, "again")]
+    );
+}
+
+#[tokio::test]
+async fn principals_crud() {
+    let store = mem();
+    let b = principal("AKIAB", "444455556666", &[0, 1, 2, 255], 20);
+    let a = principal("AKIAA", "111122223333", &[9; 60], 30);
+    store.put_principal(b.clone()).await.unwrap();
+    store.put_principal(a.clone()).await.unwrap();
+
+    assert_eq!(store.get_principal("AKIAA").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.get_principal("AKIAB").await.unwrap(), Some(b.clone()));
+    assert_eq!(store.get_principal("AKIAC").await.unwrap(), None);
+    // Sorted by access key id.
+    assert_eq!(
+        store.list_principals().await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+
+    // Duplicate insert conflicts and does not overwrite.
+    let e = store
+        .put_principal(principal("AKIAA", "999999999999", b"other", 1))
+        .await;
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+    assert_eq!(store.get_principal("AKIAA").await.unwrap(), Some(a.clone()));
+
+    assert!(store.delete_principal("AKIAA").await.unwrap());
+    assert!(!store.delete_principal("AKIAA").await.unwrap());
+    assert!(!store.delete_principal("AKIANEVER").await.unwrap());
+    assert_eq!(store.get_principal("AKIAA").await.unwrap(), None);
+    assert_eq!(store.list_principals().await.unwrap(), vec![b]);
+}
+
+#[tokio::test]
+async fn settings_get_put_overwrite() {
+    let store = mem();
+    assert_eq!(store.get_setting("a").await.unwrap(), None);
+    store.put_setting("a", b"one").await.unwrap();
+    store.put_setting("b", b"").await.unwrap();
+    assert_eq!(store.get_setting("a").await.unwrap(), Some(b"one".to_vec()));
+    assert_eq!(store.get_setting("b").await.unwrap(), Some(vec![]));
+    store.put_setting("a", &[0, 0xff]).await.unwrap();
+    assert_eq!(store.get_setting("a").await.unwrap(), Some(vec![0, 0xff]));
+    assert_eq!(store.get_setting("b").await.unwrap(), Some(vec![]));
+}
+
+#[tokio::test]
+async fn debug_prints_no_data() {
+    let store = mem();
+    let secret = b"SUPERSECRETVALUE";
+    store
+        .put_principal(principal("AKIASECRET", "111122223333", secret, 1))
+        .await
+        .unwrap();
+    store.put_setting("root.check", secret).await.unwrap();
+    let dbg = format!("{store:?}");
+    assert_eq!(dbg, "SqliteStore { path: \":memory:\", .. }");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trent.db");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.path(), Some(path.as_path()));
+    assert_eq!(
+        format!("{store:?}"),
+        format!("SqliteStore {{ path: {:?}, .. }}", path)
+    );
+}
+
+#[tokio::test]
+async fn in_memory_stores_are_independent() {
+    let a = mem();
+    let b = mem();
+    one(&a, insert_key(key(&s1(), "k", 1, "x"))).await.unwrap();
+    assert_eq!(a.load_all().await.unwrap().keys.len(), 1);
+    assert_eq!(b.load_all().await.unwrap(), Snapshot::default());
+    assert_eq!(a.path(), None);
+}
+
+#[tokio::test]
+async fn backend_errors_do_not_leak_blobs() {
+    // A NUL-free but non-UTF-8 doc is impossible through the API, so provoke an error by opening
+    // a file that is not a database.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-db");
+    std::fs::write(
+        &path,
+        b"SECRETSECRETSECRET this is not sqlite at all, really not",
+    )
+    .unwrap();
+    let e = SqliteStore::open(&path).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, StoreError::Backend(_)), "{e:?}");
+    assert!(!msg.contains("SECRET"), "{msg}");
+}
