@@ -65,9 +65,9 @@ pub struct AliasRow {
     /// The full name, including the `alias/` prefix.
     pub alias_name: String,
     pub key_id: String,
-    /// Epoch seconds.
+    /// Epoch milliseconds (aliases carry AWS timestamps with fractions).
     pub created_at: i64,
-    /// Epoch seconds.
+    /// Epoch milliseconds.
     pub updated_at: i64,
 }
 

@@ -21,6 +21,11 @@ pub(crate) fn check_tag_shapes(v: &mut Violations, tags: &Option<Vec<Tag>>) {
     }
 }
 
+/// Tag keys beginning with `aws:`, in any case, belong to AWS.
+fn is_reserved(key: &str) -> bool {
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+}
+
 /// `existing` with `new` applied (a key already present gets the new value), under the tag rules.
 pub(crate) fn merge_tags(
     existing: &[(String, String)],
@@ -32,7 +37,7 @@ pub(crate) fn merge_tags(
         if !seen.insert(key) {
             return Err(KmsError::Tag("Duplicate tag keys".into()));
         }
-        if key.starts_with("aws:") {
+        if is_reserved(key) {
             return Err(KmsError::Tag(
                 "Tags beginning with aws: are reserved".into(),
             ));
@@ -98,7 +103,7 @@ impl Kms {
             "UntagResource",
             |r, arn| {
                 refuse_pending_deletion(r.state, arn)?;
-                if keys.iter().any(|k| k.starts_with("aws:")) {
+                if keys.iter().any(|k| is_reserved(k)) {
                     return Err(KmsError::Tag(
                         "Tags beginning with aws: are reserved".into(),
                     ));
@@ -177,7 +182,7 @@ mod tests {
             Err(KmsError::Tag("Duplicate tag keys".into()))
         );
         assert_eq!(
-            merge_tags(&[], &[tag("aws:x", "1")]),
+            merge_tags(&[], &[tag("AWS:x", "1")]),
             Err(KmsError::Tag(
                 "Tags beginning with aws: are reserved".into()
             ))
