@@ -427,7 +427,8 @@ impl Kms {
 #[error("{0}")]
 pub struct OpenError(pub String);
 
-async fn check_root_key(store: &dyn Store, root: &dyn RootKey) -> Result<(), OpenError> {
+/// Check that `root` is the root key `store` was made with, recording it on first use.
+pub async fn check_root_key(store: &dyn Store, root: &dyn RootKey) -> Result<(), OpenError> {
     match store
         .get_setting(ROOT_CHECK_SETTING)
         .await

@@ -13,17 +13,17 @@ use trent_store::{SqliteStore, Store};
 #[derive(Args, Debug, Clone, Default)]
 pub struct StoreArgs {
     /// TOML configuration file.
-    #[arg(long, env = "TRENT_CONFIG")]
+    #[arg(long, env = "TRENT_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Data directory (embedded store, root key file, credentials). Default ./trent-data.
-    #[arg(long, env = "TRENT_DATA_DIR")]
+    #[arg(long, env = "TRENT_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Root key file. Default <data-dir>/root.key, created on first start.
-    #[arg(long, env = "TRENT_ROOT_KEY_FILE")]
+    #[arg(long, env = "TRENT_ROOT_KEY_FILE", global = true)]
     pub root_key_file: Option<PathBuf>,
     /// Derive the root key from a passphrase (Argon2id) instead of a key file. The passphrase is
     /// read from TRENT_ROOT_PASSPHRASE, or asked for at the terminal.
-    #[arg(long, env = "TRENT_PASSPHRASE")]
+    #[arg(long, env = "TRENT_PASSPHRASE", global = true)]
     pub passphrase: Option<bool>,
 }
 

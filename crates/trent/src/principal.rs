@@ -42,7 +42,7 @@ pub async fn run(args: PrincipalArgs) -> Result<(), String> {
         ));
     }
     let (store, root) = open_store(&settings).await?;
-    trent_kms::Kms::open(store.clone(), root.clone())
+    trent_kms::service::check_root_key(store.as_ref(), root.as_ref())
         .await
         .map_err(|e| e.to_string())?;
     let principals = Arc::new(Principals::new(store, root));
