@@ -182,12 +182,27 @@ async fn process(app: &App, req: Request<Incoming>) -> Result<Vec<u8>, KmsError>
     if too_large {
         return Err(KmsError::RequestEntityTooLarge);
     }
-    if parts.uri.path() == "/moto-api/reset"
-        && parts.method == Method::POST
-        && app.options.dev.is_some()
-    {
-        app.kms.reset().await?;
-        return Ok(br#"{"status":"ok"}"#.to_vec());
+    if parts.method == Method::POST && app.options.dev.is_some() {
+        match parts.uri.path() {
+            "/moto-api/reset" => {
+                app.kms.reset().await?;
+                return Ok(br#"{"status":"ok"}"#.to_vec());
+            }
+            "/trent-dev/advance-clock" => {
+                let body = read_body(app, body).await?;
+                let seconds = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("Seconds").and_then(serde_json::Value::as_i64))
+                    .filter(|s| *s >= 0)
+                    .ok_or_else(|| {
+                        KmsError::Validation("Give {\"Seconds\": N} with N >= 0.".into())
+                    })?;
+                app.kms.clock.advance(seconds);
+                let now = app.kms.clock.now();
+                return Ok(serde_json::json!({ "Now": now }).to_string().into_bytes());
+            }
+            _ => {}
+        }
     }
     if parts.method != Method::POST {
         return Err(KmsError::UnknownOperation);

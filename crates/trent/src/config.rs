@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Keep no files: an in-memory store and an ephemeral root key.
     #[arg(long, env = "TRENT_IN_MEMORY", num_args = 0..=1, default_missing_value = "true")]
     pub in_memory: Option<bool>,
+    /// Dev mode only: start with the service clock this many seconds ahead (to test what
+    /// happens to deletion windows that ended while the server was down).
+    #[arg(long, env = "TRENT_DEV_CLOCK_OFFSET_SECS")]
+    pub dev_clock_offset_secs: Option<i64>,
     /// PEM certificate chain for HTTPS.
     #[arg(long, env = "TRENT_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -77,6 +81,7 @@ pub struct FileConfig {
     pub dev: Option<bool>,
     pub dev_account: Option<String>,
     pub in_memory: Option<bool>,
+    pub dev_clock_offset_secs: Option<i64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub admin_account: Option<String>,
@@ -110,6 +115,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub dev: bool,
     pub dev_account: String,
+    pub dev_clock_offset_secs: i64,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub admin_account: String,
     pub max_body_bytes: usize,
@@ -188,6 +194,13 @@ impl Settings {
                 "without --tls-cert and --tls-key trent listens on loopback only, not {listen}"
             ));
         }
+        let dev_clock_offset_secs = args
+            .dev_clock_offset_secs
+            .or(file.dev_clock_offset_secs)
+            .unwrap_or(0);
+        if dev_clock_offset_secs != 0 && !dev {
+            return Err("--dev-clock-offset-secs is for dev mode only".into());
+        }
         let log_format = args
             .log_format
             .or(file.log_format)
@@ -202,6 +215,7 @@ impl Settings {
             listen,
             dev,
             dev_account,
+            dev_clock_offset_secs,
             tls,
             admin_account,
             max_body_bytes: args

@@ -52,6 +52,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?,
     );
+    kms.clock.advance(settings.dev_clock_offset_secs);
     let principals = Arc::new(Principals::new(store, root));
     principals.refresh().await.map_err(|e| e.to_string())?;
 
