@@ -515,6 +515,6 @@ def test_at_most_ten_grant_tokens(kms_raw, key):
     expect_error(
         lambda: kms_raw.encrypt(KeyId=key["KeyId"], Plaintext=b"g", GrantTokens=tokens),
         "ValidationException",
-        startswith="1 validation error detected: Value '[",
-        contains="' at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10",
+        # Coral would quote the list; grant tokens are bearer credentials, so trent leaves them out.
+        "1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10",
     )

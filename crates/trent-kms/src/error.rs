@@ -36,10 +36,6 @@ pub enum KmsError {
     LimitExceeded(String),
     #[error("InvalidMarkerException: {0}")]
     InvalidMarker(String),
-    #[error("InvalidArnException: {0}")]
-    InvalidArn(String),
-    #[error("InvalidGrantTokenException: {0}")]
-    InvalidGrantToken(String),
     #[error("CustomKeyStoreNotFoundException: {0}")]
     CustomKeyStoreNotFound(String),
     #[error("DryRunOperationException")]
@@ -58,8 +54,6 @@ pub enum KmsError {
     InvalidSignature(String),
     #[error("UnrecognizedClientException")]
     UnrecognizedClient,
-    #[error("RequestExpired: {0}")]
-    RequestExpired(String),
     #[error("RequestEntityTooLargeException")]
     RequestEntityTooLarge,
     #[error("RequestTimeoutException")]
@@ -89,8 +83,6 @@ impl KmsError {
             MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             LimitExceeded(_) => "LimitExceededException",
             InvalidMarker(_) => "InvalidMarkerException",
-            InvalidArn(_) => "InvalidArnException",
-            InvalidGrantToken(_) => "InvalidGrantTokenException",
             CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
             DryRun => "DryRunOperationException",
             AccessDenied(_) => "AccessDeniedException",
@@ -100,7 +92,6 @@ impl KmsError {
             IncompleteSignature(_) => "IncompleteSignatureException",
             InvalidSignature(_) => "InvalidSignatureException",
             UnrecognizedClient => "UnrecognizedClientException",
-            RequestExpired(_) => "RequestExpired",
             RequestEntityTooLarge => "RequestEntityTooLargeException",
             RequestTimeout => "RequestTimeoutException",
             Internal(_) => "KMSInternalException",
@@ -133,15 +124,12 @@ impl KmsError {
             | MalformedPolicyDocument(m)
             | LimitExceeded(m)
             | InvalidMarker(m)
-            | InvalidArn(m)
-            | InvalidGrantToken(m)
             | CustomKeyStoreNotFound(m)
             | AccessDenied(m)
             | Serialization(m)
             | MissingAuthenticationToken(m)
             | IncompleteSignature(m)
             | InvalidSignature(m)
-            | RequestExpired(m)
             | Internal(m) => Some(m.clone()),
         }
     }
@@ -156,11 +144,6 @@ impl KmsError {
             KmsError::RequestEntityTooLarge => 413,
             _ => 400,
         }
-    }
-
-    /// Whether a client may retry the request as it is.
-    pub fn retryable(&self) -> bool {
-        matches!(self, KmsError::Internal(_) | KmsError::RequestTimeout)
     }
 }
 
@@ -204,11 +187,8 @@ mod tests {
     }
 
     #[test]
-    fn internal_is_a_retryable_500() {
+    fn internal_is_a_500() {
         let e = KmsError::Internal("x".into());
-        assert_eq!(
-            (e.name(), e.status(), e.retryable()),
-            ("KMSInternalException", 500, true)
-        );
+        assert_eq!((e.name(), e.status()), ("KMSInternalException", 500));
     }
 }

@@ -37,7 +37,7 @@ fn secret_aad(access_key_id: &str) -> Vec<u8> {
 pub fn principal_account(arn: &str) -> Option<&str> {
     let rest = arn.strip_prefix("arn:aws:iam::")?;
     let (account, resource) = rest.split_once(':')?;
-    let valid_account = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let valid_account = crate::ids::is_account_id(account);
     let valid_name = |n: &str| {
         !n.is_empty()
             && n.len() <= 512
@@ -50,11 +50,17 @@ pub fn principal_account(arn: &str) -> Option<&str> {
     (valid_account && valid_resource).then_some(account)
 }
 
-/// Every principal, cached; the store is read only on a miss or a refresh.
+/// Store look-ups for access key ids missing from the cache, at most this many per second: the
+/// cache is refreshed every few seconds anyway, and unauthenticated requests with random ids must
+/// not be able to keep the store busy.
+const MISS_LOOKUPS_PER_SECOND: u32 = 20;
+
+/// Every principal, cached; the store is read only on a refresh or a (rate-limited) miss.
 pub struct Principals {
     store: Arc<dyn Store>,
     root: Arc<dyn RootKey>,
     cache: RwLock<HashMap<String, Arc<Principal>>>,
+    misses: parking_lot::Mutex<(std::time::Instant, u32)>,
 }
 
 impl Principals {
@@ -63,7 +69,18 @@ impl Principals {
             store,
             root,
             cache: RwLock::new(HashMap::new()),
+            misses: parking_lot::Mutex::new((std::time::Instant::now(), 0)),
         }
+    }
+
+    /// Whether another miss may go to the store in this second.
+    fn allow_miss_lookup(&self) -> bool {
+        let mut m = self.misses.lock();
+        if m.0.elapsed() >= std::time::Duration::from_secs(1) {
+            *m = (std::time::Instant::now(), 0);
+        }
+        m.1 += 1;
+        m.1 <= MISS_LOOKUPS_PER_SECOND
     }
 
     fn unwrap_row(&self, row: PrincipalRow) -> Result<Principal, KmsError> {
@@ -81,13 +98,20 @@ impl Principals {
         })
     }
 
-    /// Reload every principal from the store (picks up changes an admin command made).
+    /// Reload every principal from the store (picks up changes an admin command made). A
+    /// principal that did not change keeps its entry, and with it its cached signing keys.
     pub async fn refresh(&self) -> Result<(), KmsError> {
         let rows = self.store.list_principals().await?;
         let mut map = HashMap::with_capacity(rows.len());
         for row in rows {
-            let p = self.unwrap_row(row)?;
-            map.insert(p.access_key_id.clone(), Arc::new(p));
+            let unchanged = self
+                .get(&row.access_key_id)
+                .filter(|p| p.arn == row.arn && p.created_at == row.created_at);
+            let p = match unchanged {
+                Some(p) => p,
+                None => Arc::new(self.unwrap_row(row)?),
+            };
+            map.insert(p.access_key_id.clone(), p);
         }
         *self.cache.write() = map;
         Ok(())
@@ -102,6 +126,9 @@ impl Principals {
     pub async fn lookup(&self, access_key_id: &str) -> Result<Option<Arc<Principal>>, KmsError> {
         if let Some(p) = self.get(access_key_id) {
             return Ok(Some(p));
+        }
+        if !self.allow_miss_lookup() {
+            return Ok(None);
         }
         let Some(row) = self.store.get_principal(access_key_id).await? else {
             return Ok(None);

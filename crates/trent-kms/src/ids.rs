@@ -49,6 +49,11 @@ pub enum KeyRef {
     AliasArn { account: String, alias_name: String },
 }
 
+/// Whether `s` is an AWS account id: 12 digits.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Whether `s` is a key id trent could have made: a UUID, or `mrk-` and 32 hex digits.
 pub fn is_key_id(s: &str) -> bool {
     if let Some(hex) = s.strip_prefix("mrk-") {
@@ -102,7 +107,7 @@ fn parse_arn(caller: &Caller, s: &str) -> Result<KeyRef, KmsError> {
     if region != caller.region {
         return Err(KmsError::NotFound(format!("Invalid arn {region}")));
     }
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_account_id(account) {
         return Err(KmsError::NotFound(format!("Invalid arn {s}")));
     }
     if let Some(id) = resource.strip_prefix("key/") {

@@ -2,6 +2,7 @@
 //! `MalformedPolicyDocumentException` saying what is wrong. (Evaluation comes with access control.)
 
 use crate::error::KmsError;
+use crate::ids::is_account_id;
 use serde_json::{Map, Value};
 
 /// Largest key policy KMS accepts, in bytes.
@@ -20,6 +21,11 @@ pub enum Principals {
     Some(Vec<(String, Vec<String>)>),
 }
 
+/// Condition key -> values (strings; numbers and booleans as their text).
+pub type ConditionEntries = Vec<(String, Vec<String>)>;
+/// Operator (`StringEquals`, `ForAnyValue:StringLikeIfExists`, ...) -> its entries.
+pub type Conditions = Vec<(String, ConditionEntries)>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     pub sid: Option<String>,
@@ -30,8 +36,7 @@ pub struct Statement {
     pub not_action: Option<Vec<String>>,
     pub resource: Option<Vec<String>>,
     pub not_resource: Option<Vec<String>>,
-    /// operator -> condition key -> values (strings; numbers and booleans as their text).
-    pub condition: Vec<(String, Vec<(String, Vec<String>)>)>,
+    pub condition: Conditions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,10 +73,6 @@ fn string_or_list(v: &Value, what: &str) -> Result<Vec<String>, KmsError> {
             "{what} must be a string or a non-empty list of strings."
         ))),
     }
-}
-
-fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn valid_aws_principal(p: &str) -> bool {
@@ -186,7 +187,7 @@ fn condition_operator_ok(op: &str) -> bool {
     CONDITION_OPERATORS.contains(&op)
 }
 
-fn condition(v: &Value) -> Result<Vec<(String, Vec<(String, Vec<String>)>)>, KmsError> {
+fn condition(v: &Value) -> Result<Conditions, KmsError> {
     let Value::Object(ops) = v else {
         return Err(malformed("Condition must be an object."));
     };

@@ -73,6 +73,11 @@ pub struct Kms {
     pub clock: Clock,
 }
 
+/// `NotFoundException` for an alias that does not exist.
+pub(crate) fn alias_not_found(alias_arn: &str) -> KmsError {
+    KmsError::NotFound(format!("Alias {alias_arn} is not found."))
+}
+
 /// The AAD binding a wrapped material to its key and material id.
 fn material_aad(arn: &str, material_id: &str) -> Vec<u8> {
     format!("trent/v1/material|{arn}|{material_id}").into_bytes()
@@ -162,44 +167,45 @@ impl Kms {
         key: &KeyRef,
         action: &str,
     ) -> Result<Arc<CachedKey>, KmsError> {
+        let (account, resource) = match key {
+            KeyRef::Id(id) => (caller.account.as_str(), format!("key/{id}")),
+            KeyRef::KeyArn { account, key_id } => (account.as_str(), format!("key/{key_id}")),
+            KeyRef::AliasName(name) => (caller.account.as_str(), name.clone()),
+            KeyRef::AliasArn {
+                account,
+                alias_name,
+            } => (account.as_str(), alias_name.clone()),
+        };
+        let arn = format!("arn:aws:kms:{}:{account}:{resource}", caller.region);
+        if account != caller.account {
+            // Cross-account use needs key policies, which are not enforced yet: refuse it, before
+            // looking anything up, so that nothing about the other account shows.
+            return Err(KmsError::AccessDenied(format!(
+                "User: {} is not authorized to perform: kms:{action} on resource: {arn} because no resource-based policy allows the kms:{action} action",
+                caller.principal_arn
+            )));
+        }
         let view = self.view.read();
-        let (account, key_id) = match key {
-            KeyRef::Id(id) => (caller.account.as_str(), id.clone()),
-            KeyRef::KeyArn { account, key_id } => (account.as_str(), key_id.clone()),
+        let scope = view.scope(account, &caller.region);
+        let key_id = match key {
+            KeyRef::Id(id) | KeyRef::KeyArn { key_id: id, .. } => id,
             KeyRef::AliasName(name)
             | KeyRef::AliasArn {
                 alias_name: name, ..
             } => {
-                let account = match key {
-                    KeyRef::AliasArn { account, .. } => account.as_str(),
-                    _ => caller.account.as_str(),
-                };
-                let alias_arn = format!("arn:aws:kms:{}:{account}:{name}", caller.region);
-                let target = view
-                    .scope(account, &caller.region)
+                &scope
                     .and_then(|s| s.aliases.get(name))
-                    .map(|a| a.key_id.clone())
-                    .ok_or_else(|| {
-                        KmsError::NotFound(format!("Alias {alias_arn} is not found."))
-                    })?;
-                (account, target)
+                    .ok_or_else(|| alias_not_found(&arn))?
+                    .key_id
             }
         };
-        if account != caller.account {
-            // Cross-account use needs key policies, which are not enforced yet: refuse it.
-            return Err(KmsError::AccessDenied(format!(
-                "User: {} is not authorized to perform: kms:{action} on resource: {} because no resource-based policy allows the kms:{action} action",
-                caller.principal_arn,
-                ids::key_arn(&caller.region, account, &key_id)
-            )));
-        }
-        view.scope(account, &caller.region)
-            .and_then(|s| s.keys.get(&key_id))
+        scope
+            .and_then(|s| s.keys.get(key_id))
             .cloned()
             .ok_or_else(|| {
                 KmsError::NotFound(format!(
                     "Key '{}' does not exist",
-                    ids::key_arn(&caller.region, account, &key_id)
+                    ids::key_arn(&caller.region, account, key_id)
                 ))
             })
     }
@@ -238,37 +244,56 @@ impl Kms {
         let mut record = current.record.clone();
         let out = change(&mut record, &current.arn)?;
         let updated = self
-            .put_record(current.as_ref(), record, Transaction::new())
+            .commit_key(
+                Some(&current),
+                record,
+                current.materials.clone(),
+                Transaction::new(),
+            )
             .await?;
         Ok((out, updated))
     }
 
-    /// Write `record` (and `tx`'s other writes) over `current`, then cache it. Writer lock held.
-    async fn put_record(
+    /// Write `record` over `current` (or as a new key when `current` is `None`), together with
+    /// `tx`'s other writes, then cache it with `materials`. The writer lock is held. If the store
+    /// holds another version than the view (a write this node did not make), the view is reloaded
+    /// and the request fails as retryable.
+    async fn commit_key(
         &self,
-        current: &CachedKey,
+        current: Option<&CachedKey>,
         record: KeyRecord,
+        materials: Arc<HashMap<MaterialId, SymmetricKey>>,
         tx: Transaction,
     ) -> Result<Arc<CachedKey>, KmsError> {
         let scope = Scope {
             account: record.account.clone(),
             region: record.region.clone(),
         };
+        let expected_version = current.map(|c| c.version);
+        let version = expected_version.unwrap_or(0) + 1;
         let doc = serde_json::to_string(&record).map_err(|e| KmsError::Internal(e.to_string()))?;
         let tx = tx.push(Write::PutKey {
             row: KeyRow {
                 scope: scope.clone(),
                 key_id: record.key_id.clone(),
-                version: current.version + 1,
+                version,
                 doc,
             },
-            expected_version: Some(current.version),
+            expected_version,
         });
-        self.store.apply(tx).await?;
+        if let Err(e) = self.store.apply(tx).await {
+            if matches!(e, trent_store::StoreError::Conflict(_)) {
+                tracing::warn!(key = %record.arn(), "stored version differs from the cached one: reloading");
+                if let Err(reload) = self.reload().await {
+                    tracing::error!(error = %reload, "reload failed");
+                }
+            }
+            return Err(e.into());
+        }
         let updated = Arc::new(CachedKey {
-            arn: current.arn.clone(),
-            version: current.version + 1,
-            materials: current.materials.clone(),
+            arn: record.arn(),
+            version,
+            materials,
             record,
         });
         self.view
@@ -284,48 +309,26 @@ impl Kms {
         let material = KeyMaterial::generate_symmetric()?;
         let material_id = MaterialId::generate()?;
         let id_hex = material_id.to_hex();
-        let arn = record.arn();
         let wrapped = self
             .root
-            .wrap(&material_aad(&arn, &id_hex), material.expose())?;
+            .wrap(&material_aad(&record.arn(), &id_hex), material.expose())?;
         record.current_material = Some(id_hex.clone());
-        let scope = Scope {
-            account: record.account.clone(),
-            region: record.region.clone(),
-        };
-        let doc = serde_json::to_string(&record).map_err(|e| KmsError::Internal(e.to_string()))?;
-        let tx = Transaction::new()
-            .push(Write::PutKey {
-                row: KeyRow {
-                    scope: scope.clone(),
-                    key_id: record.key_id.clone(),
-                    version: 1,
-                    doc,
-                },
-                expected_version: None,
-            })
-            .push(Write::PutMaterial(MaterialRow {
-                scope: scope.clone(),
-                key_id: record.key_id.clone(),
-                material_id: id_hex,
-                wrapped,
-                created_at: record.creation_date as i64,
-            }));
-        let symmetric = SymmetricKey::new(material_id, &material)?;
+        let tx = Transaction::new().push(Write::PutMaterial(MaterialRow {
+            scope: Scope {
+                account: record.account.clone(),
+                region: record.region.clone(),
+            },
+            key_id: record.key_id.clone(),
+            material_id: id_hex,
+            wrapped,
+            created_at: record.creation_date as i64,
+        }));
+        let materials = Arc::new(HashMap::from([(
+            material_id,
+            SymmetricKey::new(material_id, &material)?,
+        )]));
         let _guard = self.writer.lock().await;
-        self.store.apply(tx).await?;
-        let cached = Arc::new(CachedKey {
-            arn,
-            version: 1,
-            materials: Arc::new(HashMap::from([(material_id, symmetric)])),
-            record,
-        });
-        self.view
-            .write()
-            .scope_mut(&scope)
-            .keys
-            .insert(cached.record.key_id.clone(), cached.clone());
-        Ok(cached)
+        self.commit_key(None, record, materials, tx).await
     }
 
     /// Apply alias writes under the writer lock, after `check` approves them against the view.
@@ -392,12 +395,18 @@ impl Kms {
             if !still_due {
                 continue;
             }
-            self.store
+            let deleted = self
+                .store
                 .apply(Transaction::new().push(Write::DeleteKey {
                     scope: scope.clone(),
                     key_id: key.record.key_id.clone(),
                 }))
-                .await?;
+                .await;
+            if let Err(e) = deleted {
+                // One key that cannot be destroyed now must not hold up the others.
+                tracing::error!(key = %key.arn, error = %e, "could not destroy a key whose deletion window ended");
+                continue;
+            }
             let mut view = self.view.write();
             let s = view.scope_mut(&scope);
             s.keys.remove(&key.record.key_id);

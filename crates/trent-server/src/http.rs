@@ -34,6 +34,8 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub dev: Option<DevMode>,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for ServerOptions {
@@ -42,6 +44,7 @@ impl Default for ServerOptions {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             dev: None,
+            max_connections: 4096,
         }
     }
 }
@@ -171,7 +174,21 @@ async fn read_body(app: &App, body: Incoming) -> Result<Bytes, KmsError> {
         })
 }
 
-async fn process(app: &App, req: Request<Incoming>) -> Result<Vec<u8>, KmsError> {
+/// What a request turned out to be once read and authenticated.
+enum Accepted {
+    /// An answer ready to send (dev mode's endpoints).
+    Done(Vec<u8>),
+    /// An operation to run.
+    Operation {
+        op: &'static str,
+        caller: Caller,
+        body: Bytes,
+    },
+}
+
+/// Read, bound and authenticate a request: everything a slow or hostile client controls, and so
+/// what the request timeout covers.
+async fn accept(app: &App, req: Request<Incoming>) -> Result<Accepted, KmsError> {
     let (parts, body) = req.into_parts();
     let too_large = parts
         .headers
@@ -186,7 +203,7 @@ async fn process(app: &App, req: Request<Incoming>) -> Result<Vec<u8>, KmsError>
         match parts.uri.path() {
             "/moto-api/reset" => {
                 app.kms.reset().await?;
-                return Ok(br#"{"status":"ok"}"#.to_vec());
+                return Ok(Accepted::Done(br#"{"status":"ok"}"#.to_vec()));
             }
             "/trent-dev/advance-clock" => {
                 let body = read_body(app, body).await?;
@@ -199,7 +216,9 @@ async fn process(app: &App, req: Request<Incoming>) -> Result<Vec<u8>, KmsError>
                     })?;
                 app.kms.clock.advance(seconds);
                 let now = app.kms.clock.now();
-                return Ok(serde_json::json!({ "Now": now }).to_string().into_bytes());
+                return Ok(Accepted::Done(
+                    serde_json::json!({ "Now": now }).to_string().into_bytes(),
+                ));
             }
             _ => {}
         }
@@ -215,7 +234,7 @@ async fn process(app: &App, req: Request<Incoming>) -> Result<Vec<u8>, KmsError>
         .ok_or(KmsError::UnknownOperation)?;
     let body = read_body(app, body).await?;
     let caller = authenticate(app, &parts, &body).await?;
-    dispatch::dispatch(&app.kms, &caller, op, &body).await
+    Ok(Accepted::Operation { op, caller, body })
 }
 
 /// Answer one request, whatever happens.
@@ -227,9 +246,27 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let result = match tokio::time::timeout(app.options.request_timeout, process(&app, req)).await {
+    let accepted = match tokio::time::timeout(app.options.request_timeout, accept(&app, req)).await
+    {
         Ok(r) => r,
         Err(_) => Err(KmsError::RequestTimeout),
+    };
+    let result = match accepted {
+        Ok(Accepted::Done(body)) => Ok(body),
+        // The operation runs as a task of its own: if the client goes away, its store write and
+        // the in-memory view stay together instead of being cut apart by a dropped future.
+        Ok(Accepted::Operation { op, caller, body }) => {
+            let app = app.clone();
+            tokio::spawn(async move { dispatch::dispatch(&app.kms, &caller, op, &body).await })
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "operation task failed");
+                    Err(KmsError::Internal(
+                        "An internal error occurred. Retry the request.".into(),
+                    ))
+                })
+        }
+        Err(e) => Err(e),
     };
     match result {
         Ok(body) => {
@@ -257,7 +294,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        app.options.max_connections.max(1),
+    ));
     loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
         let (stream, remote) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -273,11 +320,17 @@ pub async fn serve(
         let app = app.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             match tls {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => serve_connection(TokioIo::new(s), app, remote).await,
-                    Err(e) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
-                },
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(app.options.request_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(s)) => serve_connection(TokioIo::new(s), app, remote).await,
+                        Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
+                }
                 None => serve_connection(TokioIo::new(stream), app, remote).await,
             }
         });

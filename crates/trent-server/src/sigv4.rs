@@ -11,11 +11,14 @@ use time::{
 };
 use trent_crypto::primitives::{constant_time_eq, hmac_sha256, sha256};
 use trent_kms::{KmsError, Principal};
+use zeroize::Zeroizing;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SERVICE: &str = "kms";
 /// Largest allowed difference between the request time and the server's.
 pub const MAX_SKEW_SECONDS: i64 = 15 * 60;
+/// Headers every signature must cover.
+const REQUIRED_SIGNED_HEADERS: &[&str] = &["host", "x-amz-date", "x-amz-target"];
 const AMZ_DATE: &[FormatItem<'static>] =
     format_description!("[year][month][day]T[hour][minute][second]Z");
 
@@ -92,16 +95,33 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<Authorization, KmsErro
             "Credential should be scoped to correct service: '{SERVICE}'. "
         )));
     }
+    if scope[1].len() != 8 || !scope[1].bytes().all(|b| b.is_ascii_digit()) {
+        return Err(incomplete(format!(
+            "Credential date '{}' is not in the form YYYYMMDD.",
+            scope[1]
+        )));
+    }
+    let signed_headers: Vec<String> = signed
+        .unwrap_or_default()
+        .split(';')
+        .map(str::to_string)
+        .collect();
+    // What decides the meaning of a request must be signed, or a signature could be replayed
+    // as another operation within the skew window.
+    for required in REQUIRED_SIGNED_HEADERS {
+        if !signed_headers.iter().any(|h| h == required) {
+            return Err(KmsError::InvalidSignature(format!(
+                "The request signature must cover the '{required}' header; SignedHeaders={}",
+                signed.unwrap_or_default()
+            )));
+        }
+    }
     Ok(Authorization {
         access_key_id: scope[0].to_string(),
         date: scope[1].to_string(),
         region: scope[2].to_string(),
         service: scope[3].to_string(),
-        signed_headers: signed
-            .unwrap_or_default()
-            .split(';')
-            .map(str::to_string)
-            .collect(),
+        signed_headers,
         signature: signature.unwrap_or_default().to_string(),
     })
 }
@@ -129,7 +149,7 @@ pub fn check_time(
             ))
         })?
         .assume_utc();
-    if !raw.starts_with(&auth.date) {
+    if raw.get(..8) != Some(auth.date.as_str()) {
         return Err(KmsError::InvalidSignature(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{raw}'.",
             auth.date,
@@ -259,17 +279,28 @@ pub fn canonical_request(
     Ok(out)
 }
 
+/// (access key id, date, region): what a signing key is derived for.
+type SigningScope = (String, String, String);
+
+/// A derived signing key and the principal it was derived for.
+type CachedSigningKey = (Arc<Principal>, Zeroizing<[u8; 32]>);
+
 /// Caches derived signing keys: (access key id, date, region) -> key, tied to the principal it was
 /// derived for so that a replaced secret never matches a stale entry.
 #[derive(Default)]
 pub struct SigningKeyCache {
-    entries: Mutex<HashMap<(String, String, String), (Arc<Principal>, [u8; 32])>>,
+    entries: Mutex<HashMap<SigningScope, CachedSigningKey>>,
 }
 
 const CACHE_LIMIT: usize = 10_000;
 
 impl SigningKeyCache {
-    fn signing_key(&self, principal: &Arc<Principal>, date: &str, region: &str) -> [u8; 32] {
+    fn signing_key(
+        &self,
+        principal: &Arc<Principal>,
+        date: &str,
+        region: &str,
+    ) -> Zeroizing<[u8; 32]> {
         let id = (
             principal.access_key_id.clone(),
             date.to_string(),
@@ -278,20 +309,20 @@ impl SigningKeyCache {
         if let Some((p, k)) = self.entries.lock().get(&id)
             && Arc::ptr_eq(p, principal)
         {
-            return *k;
+            return k.clone();
         }
-        let k_date = hmac_sha256(
-            format!("AWS4{}", principal.secret.as_str()).as_bytes(),
-            date.as_bytes(),
-        );
-        let k_region = hmac_sha256(&k_date, region.as_bytes());
-        let k_service = hmac_sha256(&k_region, SERVICE.as_bytes());
-        let key = hmac_sha256(&k_service, b"aws4_request");
+        let mut secret = Zeroizing::new(Vec::with_capacity(4 + principal.secret.len()));
+        secret.extend_from_slice(b"AWS4");
+        secret.extend_from_slice(principal.secret.as_bytes());
+        let k_date = Zeroizing::new(hmac_sha256(&secret, date.as_bytes()));
+        let k_region = Zeroizing::new(hmac_sha256(k_date.as_ref(), region.as_bytes()));
+        let k_service = Zeroizing::new(hmac_sha256(k_region.as_ref(), SERVICE.as_bytes()));
+        let key = Zeroizing::new(hmac_sha256(k_service.as_ref(), b"aws4_request"));
         let mut entries = self.entries.lock();
         if entries.len() >= CACHE_LIMIT {
             entries.clear();
         }
-        entries.insert(id, (principal.clone(), key));
+        entries.insert(id, (principal.clone(), key.clone()));
         key
     }
 
@@ -337,7 +368,7 @@ impl SigningKeyCache {
             hex::encode(sha256(canonical.as_bytes()))
         );
         let key = self.signing_key(principal, &auth.date, &auth.region);
-        let expected = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()));
+        let expected = hex::encode(hmac_sha256(key.as_ref(), string_to_sign.as_bytes()));
         if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
             return Err(KmsError::InvalidSignature(
                 "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
@@ -351,7 +382,6 @@ impl SigningKeyCache {
 mod tests {
     use super::*;
     use http::HeaderValue;
-    use zeroize::Zeroizing;
 
     // The example of the AWS SigV4 documentation's test suite ("get-vanilla"), adapted to kms.
     fn principal(secret: &str) -> Arc<Principal> {
@@ -428,6 +458,24 @@ mod tests {
         assert!(matches!(
             parse_authorization(&h),
             Err(KmsError::InvalidSignature(_))
+        ));
+    }
+
+    #[test]
+    fn the_target_date_and_host_must_be_signed() {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=AKID/20261123/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"));
+        match parse_authorization(&h) {
+            Err(KmsError::InvalidSignature(m)) => assert_eq!(
+                m,
+                "The request signature must cover the 'x-amz-target' header; SignedHeaders=host;x-amz-date"
+            ),
+            other => panic!("{other:?}"),
+        }
+        h.insert(http::header::AUTHORIZATION, HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=AKID/2026/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=00"));
+        assert!(matches!(
+            parse_authorization(&h),
+            Err(KmsError::IncompleteSignature(_))
         ));
     }
 

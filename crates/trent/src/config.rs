@@ -62,6 +62,9 @@ pub struct ServeArgs {
     /// Seconds a request may take, body included. Default 30.
     #[arg(long, env = "TRENT_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// Connections served at once. Default 4096.
+    #[arg(long, env = "TRENT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Seconds between checks for keys whose deletion window ended. Default 10.
     #[arg(long, env = "TRENT_DELETION_CHECK_SECS")]
     pub deletion_check_secs: Option<u64>,
@@ -87,6 +90,7 @@ pub struct FileConfig {
     pub admin_account: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub request_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
     pub deletion_check_secs: Option<u64>,
     pub log_format: Option<String>,
 }
@@ -120,12 +124,9 @@ pub struct Settings {
     pub admin_account: String,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    pub max_connections: usize,
     pub deletion_check_secs: u64,
     pub log_format: String,
-}
-
-fn is_account(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub fn resolve_store(args: &StoreArgs, file: &FileConfig, in_memory: bool) -> StoreSettings {
@@ -172,7 +173,7 @@ impl Settings {
             ("--dev-account", &dev_account),
             ("--admin-account", &admin_account),
         ] {
-            if !is_account(v) {
+            if !trent_kms::ids::is_account_id(v) {
                 return Err(format!("{name}: '{v}' is not a 12-digit account id"));
             }
         }
@@ -226,6 +227,10 @@ impl Settings {
                 .request_timeout_secs
                 .or(file.request_timeout_secs)
                 .unwrap_or(30),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(4096),
             deletion_check_secs: args
                 .deletion_check_secs
                 .or(file.deletion_check_secs)

@@ -130,6 +130,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         dev: settings.dev.then(|| DevMode {
             account: settings.dev_account.clone(),
         }),
+        max_connections: settings.max_connections,
     };
     let app = Arc::new(App::new(kms, principals, options));
     println!("trent listening on {endpoint}");

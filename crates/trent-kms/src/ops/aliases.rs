@@ -3,7 +3,7 @@
 use super::*;
 use crate::api::*;
 use crate::ids::Caller;
-use crate::service::Kms;
+use crate::service::{Kms, alias_not_found};
 use crate::validate::Violations;
 use trent_store::{AliasRow, Write};
 
@@ -17,7 +17,8 @@ fn alias_chars_ok(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'))
 }
 
-/// The model constraints and the naming rules of an alias name.
+/// The model constraints of an alias name, added to `v`, which is then finished (so every
+/// violation collected before is reported first); then the naming rules.
 fn check_alias_name(v: &mut Violations, name: &Option<String>) -> Result<(), KmsError> {
     v.required("AliasName", name)
         .str_len("AliasName", name.as_deref(), 1, 256)
@@ -113,7 +114,7 @@ impl Kms {
                 .read()
                 .scope(&caller.account, &caller.region)
                 .and_then(|s| s.aliases.get(&name).cloned())
-                .ok_or_else(|| KmsError::NotFound(format!("Alias {} is not found.", caller.alias_arn(&name))))?;
+                .ok_or_else(|| alias_not_found(&caller.alias_arn(&name)))?;
             let key = kms.resolve_key(caller, &target, "UpdateAlias")?;
             refuse_pending_deletion(key.record.state, &key.arn)?;
             let current = kms.resolve_key(caller, &existing.key_id, "UpdateAlias").ok();
@@ -158,10 +159,7 @@ impl Kms {
                 .scope(&caller.account, &caller.region)
                 .is_some_and(|s| s.aliases.contains_key(&name));
             if !exists {
-                return Err(KmsError::NotFound(format!(
-                    "Alias {} is not found.",
-                    caller.alias_arn(&name)
-                )));
+                return Err(alias_not_found(&caller.alias_arn(&name)));
             }
             Ok(vec![Write::DeleteAlias {
                 scope: caller.scope(),

@@ -86,7 +86,6 @@ impl Kms {
         key_id: Option<&str>,
         algorithm: Option<&str>,
         action: &str,
-        dry: Option<bool>,
     ) -> Result<Opened, KmsError> {
         let expected = key_id
             .map(|k| self.resolve_any(caller, k, action))
@@ -119,7 +118,6 @@ impl Kms {
             .get(&header.material_id)
             .ok_or(KmsError::InvalidCiphertext)?;
         let plaintext = material.open(blob, context)?;
-        dry_run(dry)?;
         Ok(Opened {
             material_id: header.material_id.to_hex(),
             key,
@@ -190,8 +188,8 @@ impl Kms {
             req.key_id.as_deref(),
             req.encryption_algorithm.as_deref(),
             "Decrypt",
-            req.dry_run,
         )?;
+        dry_run(req.dry_run)?;
         Ok(DecryptResponse {
             key_id: Some(opened.key.arn.clone()),
             plaintext: Some(opened.plaintext),
@@ -239,7 +237,6 @@ impl Kms {
             req.source_key_id.as_deref(),
             req.source_encryption_algorithm.as_deref(),
             "ReEncryptFrom",
-            None,
         )?;
         require_enabled(&destination)?;
         require_symmetric_encryption(
@@ -348,9 +345,7 @@ impl Kms {
             return Err(KmsError::Validation("NumberOfBytes is required.".into()));
         };
         if let Some(id) = req.custom_key_store_id {
-            return Err(KmsError::CustomKeyStoreNotFound(format!(
-                "Custom key store '{id}' does not exist"
-            )));
+            return Err(custom_key_store_not_found(&id));
         }
         refuse_recipient(&req.recipient)?;
         Ok(GenerateRandomResponse {

@@ -59,9 +59,7 @@ impl Kms {
             )));
         }
         if let Some(id) = req.custom_key_store_id {
-            return Err(KmsError::CustomKeyStoreNotFound(format!(
-                "Custom key store '{id}' does not exist"
-            )));
+            return Err(custom_key_store_not_found(&id));
         }
         let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
         if origin != "AWS_KMS" {

@@ -11,14 +11,18 @@ use crate::validate::Violations;
 /// The only policy name a KMS key has.
 pub const POLICY_NAME: &str = "default";
 
-fn check_policy_name(v: &mut Violations, name: &Option<String>) -> Result<(), KmsError> {
+/// The model constraints of PolicyName.
+fn check_policy_name(v: &mut Violations, name: &Option<String>) {
     v.str_len("PolicyName", name.as_deref(), 1, 128).pattern(
         "PolicyName",
         name.as_deref(),
         |s| s.chars().all(|c| c.is_alphanumeric() || c == '_'),
         "[\\w]+",
     );
-    v.finish()?;
+}
+
+/// A key has one policy, named `default`.
+fn require_default_name(name: &Option<String>) -> Result<(), KmsError> {
     match name.as_deref() {
         None | Some(POLICY_NAME) => Ok(()),
         Some(other) => Err(KmsError::NotFound(format!(
@@ -35,12 +39,14 @@ impl Kms {
     ) -> Result<GetKeyPolicyResponse, KmsError> {
         let mut v = Violations::new();
         check_key_id(&mut v, "KeyId", &req.key_id);
-        check_policy_name(&mut v, &req.policy_name)?;
+        check_policy_name(&mut v, &req.policy_name);
+        v.finish()?;
         let key = self.resolve_key(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             "GetKeyPolicy",
         )?;
+        require_default_name(&req.policy_name)?;
         Ok(GetKeyPolicyResponse {
             policy: Some(key.record.policy.clone()),
             policy_name: Some(POLICY_NAME.into()),
@@ -56,14 +62,16 @@ impl Kms {
         check_key_id(&mut v, "KeyId", &req.key_id);
         v.required("Policy", &req.policy)
             .str_len("Policy", req.policy.as_deref(), 1, 131_072);
-        check_policy_name(&mut v, &req.policy_name)?;
+        check_policy_name(&mut v, &req.policy_name);
+        v.finish()?;
         let text = req.policy.unwrap_or_default();
-        policy::parse(&text)?;
         self.write_key(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             "PutKeyPolicy",
             |r, _| {
+                require_default_name(&req.policy_name)?;
+                policy::parse(&text)?;
                 r.policy = text;
                 Ok(())
             },
