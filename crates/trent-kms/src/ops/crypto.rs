@@ -39,6 +39,16 @@ fn require_symmetric_encryption(
     }
 }
 
+/// CiphertextBlob: required, 1..6144 bytes.
+fn check_ciphertext(v: &mut Violations, blob: &Option<Blob>) {
+    v.required("CiphertextBlob", blob).blob_len(
+        "CiphertextBlob",
+        blob.as_ref().map(Blob::as_slice),
+        1,
+        6144,
+    );
+}
+
 fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     if flag == Some(true) {
         return Err(KmsError::DryRun);
@@ -165,19 +175,12 @@ impl Kms {
         req: DecryptRequest,
     ) -> Result<DecryptResponse, KmsError> {
         let mut v = Violations::new();
-        v.required("CiphertextBlob", &req.ciphertext_blob)
-            .blob_len(
-                "CiphertextBlob",
-                req.ciphertext_blob.as_ref().map(Blob::as_slice),
-                1,
-                6144,
-            )
-            .str_len("KeyId", req.key_id.as_deref(), 1, 2048)
-            .one_of(
-                "EncryptionAlgorithm",
-                req.encryption_algorithm.as_deref(),
-                ENCRYPTION_ALGORITHMS,
-            );
+        check_ciphertext(&mut v, &req.ciphertext_blob);
+        v.str_len("KeyId", req.key_id.as_deref(), 1, 2048).one_of(
+            "EncryptionAlgorithm",
+            req.encryption_algorithm.as_deref(),
+            ENCRYPTION_ALGORITHMS,
+        );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         refuse_recipient(&req.recipient)?;
@@ -204,14 +207,8 @@ impl Kms {
         req: ReEncryptRequest,
     ) -> Result<ReEncryptResponse, KmsError> {
         let mut v = Violations::new();
-        v.required("CiphertextBlob", &req.ciphertext_blob)
-            .blob_len(
-                "CiphertextBlob",
-                req.ciphertext_blob.as_ref().map(Blob::as_slice),
-                1,
-                6144,
-            )
-            .str_len("SourceKeyId", req.source_key_id.as_deref(), 1, 2048);
+        check_ciphertext(&mut v, &req.ciphertext_blob);
+        v.str_len("SourceKeyId", req.source_key_id.as_deref(), 1, 2048);
         check_key_id(&mut v, "DestinationKeyId", &req.destination_key_id);
         v.one_of(
             "SourceEncryptionAlgorithm",
