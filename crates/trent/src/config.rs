@@ -23,7 +23,7 @@ pub struct StoreArgs {
     pub root_key_file: Option<PathBuf>,
     /// Derive the root key from a passphrase (Argon2id) instead of a key file. The passphrase is
     /// read from TRENT_ROOT_PASSPHRASE, or asked for at the terminal.
-    #[arg(long, env = "TRENT_PASSPHRASE", global = true)]
+    #[arg(long, env = "TRENT_PASSPHRASE", global = true, num_args = 0..=1, default_missing_value = "true")]
     pub passphrase: Option<bool>,
 }
 
