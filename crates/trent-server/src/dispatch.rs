@@ -72,11 +72,14 @@ pub fn operation(target: &str) -> Option<&'static str> {
 
 /// Decode a request body into a typed request. An empty body is an empty request.
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, KmsError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
+    // serde would also read a struct from a JSON array: only an object is a request.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(KmsError::Serialization(
+            "The request body must be a JSON object.".into(),
+        ));
+    }
+    let body: &[u8] = if first.is_none() { b"{}" } else { body };
     serde_json::from_slice(body).map_err(|e| {
         // serde's own messages may quote the offending value, which could be secret: say where.
         let what = match e.classify() {
@@ -171,5 +174,11 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, KmsError::Serialization(_)));
         assert!(decode::<trent_kms::api::ListKeysRequest>(b"").is_ok());
+        for not_an_object in [&b"[]"[..], b"null", b"42", b"\"x\""] {
+            assert_eq!(
+                decode::<trent_kms::api::ListKeysRequest>(not_an_object).unwrap_err(),
+                KmsError::Serialization("The request body must be a JSON object.".into())
+            );
+        }
     }
 }
