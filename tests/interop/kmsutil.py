@@ -40,7 +40,7 @@ DEV_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 DEV_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 JSON_11 = "application/x-amz-json-1.1"
-LISTEN_RE = re.compile(r"^trent listening on (http://127\.0\.0\.1:(\d+))\s*$")
+LISTEN_RE = re.compile(r"^trent listening on (https?://127\.0\.0\.1:(\d+))\s*$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."

@@ -219,7 +219,9 @@ def test_moto_reset_is_dev_only(nondev_server, admin):
 
     kid = admin.create_key()["KeyMetadata"]["KeyId"]
     r = requests.post(nondev_server.endpoint + "/moto-api/reset", timeout=10)
-    assert r.status_code != 200
+    assert r.status_code == 400
+    assert r.json() == {"__type": "UnknownOperationException"}
+    assert r.headers["x-amzn-RequestId"]
     assert admin.describe_key(KeyId=kid)["KeyMetadata"]["KeyState"] == "Enabled"
 
 

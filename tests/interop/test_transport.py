@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import socket
 import subprocess
 import time
@@ -19,31 +18,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kmsutil import TRENT_BIN, clean_env
+from kmsutil import TRENT_BIN, TrentServer, clean_env
 
-HTTPS_RE = re.compile(r"^trent listening on (https?://127\.0\.0\.1:\d+)$")
 
 
 def start(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [TRENT_BIN, *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=open(tmp_path / "stderr.log", "ab"),
-        env=clean_env(),
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        m = HTTPS_RE.match(line.strip())
-        if m:
-            return proc, m.group(1)
-    proc.kill()
-    raise AssertionError(f"trent {' '.join(args)} did not start: {(tmp_path / 'stderr.log').read_text()}")
+    """Start trent and return its process and the endpoint it announced (http or https)."""
+    server = TrentServer(args, tmp_path / "stderr.log").start()
+    return server.proc, server.endpoint
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:

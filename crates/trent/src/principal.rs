@@ -1,5 +1,5 @@
 //! `trent principal create|list|delete`: manage access keys on a data directory, with the
-//! server running or not (the server picks changes up within seconds).
+//! server running or not (the server picks changes up within a second or two).
 
 use crate::config::{StoreArgs, load_file, open_store, resolve_store};
 use clap::{Args, Subcommand};

@@ -29,7 +29,7 @@ fn write_client_files(
     endpoint: &str,
 ) -> Result<(), String> {
     let creds = format!(
-        "[trent]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        "[trent]\naws_access_key_id = {}\naws_secret_access_key = {}\nregion = us-east-1\n",
         p.access_key_id,
         p.secret.as_str()
     );
@@ -116,7 +116,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         let principals = principals.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 if let Err(e) = principals.refresh().await {
                     tracing::error!(error = %e, "principal refresh failed");
                 }
