@@ -1,0 +1,44 @@
+"""`trent bench` signs every request with SigV4 as an SDK does: against a server that verifies
+signatures it completes with no errors and reports its figures as JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from kmsutil import TRENT_BIN, clean_env
+
+
+def bench_env() -> dict[str, str]:
+    # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY would win over the credentials file.
+    return {k: v for k, v in clean_env().items() if not k.startswith("AWS_")}
+
+
+@pytest.mark.parametrize("operation", ["Encrypt", "Decrypt", "GenerateDataKey"])
+def test_bench_runs_signed_against_a_verifying_server(nondev_server, operation):
+    r = subprocess.run(
+        [
+            TRENT_BIN, "bench", "--endpoint", nondev_server.endpoint, "--operation", operation,
+            "--concurrency", "2", "--duration", "1", "--warmup", "0", "--json",
+            "--credentials-file", str(nondev_server.credentials_path),
+        ],
+        capture_output=True, text=True, timeout=60, env=bench_env(),
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["operation"] == operation and out["concurrency"] == 2 and out["errors"] == 0
+    assert out["requests"] > 0 and out["ops_per_sec"] > 0
+    assert 0 < out["p50_ms"] <= out["p99_ms"] <= out["p999_ms"]
+
+
+def test_bench_with_wrong_credentials_fails(nondev_server, tmp_path):
+    creds = tmp_path / "credentials"
+    creds.write_text("[trent]\naws_access_key_id = AKIAAAAAAAAAAAAAAAAA\naws_secret_access_key = nope\n")
+    r = subprocess.run(
+        [TRENT_BIN, "bench", "--endpoint", nondev_server.endpoint, "--duration", "1", "--warmup", "0", "--credentials-file", str(creds)],
+        capture_output=True, text=True, timeout=60, env=bench_env(),
+    )
+    assert r.returncode == 2
+    assert "UnrecognizedClientException" in r.stderr
