@@ -608,6 +608,98 @@ async fn update_key_description() {
 // ---------------------------------------------------------------------------------------------
 // key states
 
+/// Every cryptographic operation on key `id` (by every identifier form, `alias` among them)
+/// fails with `code` and `msg`: Encrypt, GenerateDataKey (by KeySpec and by NumberOfBytes),
+/// Decrypt of `blob`, and ReEncrypt with the key as source (to `other`) and as destination (of
+/// `other_blob`).
+#[allow(clippy::too_many_arguments)]
+async fn assert_crypto_refused(
+    kms: &Client,
+    id: &str,
+    alias: &str,
+    blob: &[u8],
+    other: &str,
+    other_blob: &[u8],
+    code: &str,
+    msg: &str,
+) {
+    for key in every_form(id, alias) {
+        assert_error(
+            kms.encrypt()
+                .key_id(&key)
+                .plaintext(Blob::new("x"))
+                .send()
+                .await,
+            code,
+            msg,
+        );
+        assert_error(
+            kms.generate_data_key()
+                .key_id(&key)
+                .key_spec(DataKeySpec::Aes256)
+                .send()
+                .await,
+            code,
+            msg,
+        );
+        assert_error(
+            kms.generate_data_key_without_plaintext()
+                .key_id(&key)
+                .number_of_bytes(16)
+                .send()
+                .await,
+            code,
+            msg,
+        );
+        assert_error(
+            kms.generate_data_key()
+                .key_id(&key)
+                .number_of_bytes(32)
+                .send()
+                .await,
+            code,
+            msg,
+        );
+        assert_error(
+            kms.generate_data_key_without_plaintext()
+                .key_id(&key)
+                .key_spec(DataKeySpec::Aes128)
+                .send()
+                .await,
+            code,
+            msg,
+        );
+    }
+    assert_error(
+        kms.decrypt()
+            .ciphertext_blob(Blob::new(blob.to_vec()))
+            .send()
+            .await,
+        code,
+        msg,
+    );
+    assert_error(
+        kms.re_encrypt()
+            .ciphertext_blob(Blob::new(blob.to_vec()))
+            .destination_key_id(other)
+            .send()
+            .await,
+        code,
+        msg,
+    );
+    for destination in [id.to_string(), alias.to_string()] {
+        assert_error(
+            kms.re_encrypt()
+                .ciphertext_blob(Blob::new(other_blob.to_vec()))
+                .destination_key_id(&destination)
+                .send()
+                .await,
+            code,
+            msg,
+        );
+    }
+}
+
 #[tokio::test]
 async fn disable_and_enable_key() {
     let server = Server::dev();
@@ -625,62 +717,17 @@ async fn disable_and_enable_key() {
     assert!(!md.enabled());
 
     let msg = disabled_msg(&id);
-    for key in every_form(&id, "alias/toggle") {
-        assert_error(
-            kms.encrypt()
-                .key_id(&key)
-                .plaintext(Blob::new("x"))
-                .send()
-                .await,
-            "DisabledException",
-            &msg,
-        );
-        assert_error(
-            kms.generate_data_key()
-                .key_id(&key)
-                .key_spec(DataKeySpec::Aes256)
-                .send()
-                .await,
-            "DisabledException",
-            &msg,
-        );
-        assert_error(
-            kms.generate_data_key_without_plaintext()
-                .key_id(&key)
-                .number_of_bytes(16)
-                .send()
-                .await,
-            "DisabledException",
-            &msg,
-        );
-    }
-    assert_error(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
-            .send()
-            .await,
+    assert_crypto_refused(
+        &kms,
+        &id,
+        "alias/toggle",
+        &blob,
+        &other,
+        &other_blob,
         "DisabledException",
         &msg,
-    );
-    // ReEncrypt: disabled as source, and as destination.
-    assert_error(
-        kms.re_encrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
-            .destination_key_id(&other)
-            .send()
-            .await,
-        "DisabledException",
-        &msg,
-    );
-    assert_error(
-        kms.re_encrypt()
-            .ciphertext_blob(Blob::new(other_blob.clone()))
-            .destination_key_id("alias/toggle")
-            .send()
-            .await,
-        "DisabledException",
-        &msg,
-    );
+    )
+    .await;
     // The state check comes before the DryRun answer.
     assert_error(
         kms.encrypt()
@@ -860,61 +907,17 @@ async fn pending_deletion_key_refuses_use_and_most_changes() {
     let msg = pending_deletion_msg(&id);
 
     // Crypto, by every identifier form.
-    for key in every_form(&id, "alias/doomed") {
-        assert_error(
-            kms.encrypt()
-                .key_id(&key)
-                .plaintext(Blob::new("x"))
-                .send()
-                .await,
-            "KMSInvalidStateException",
-            &msg,
-        );
-        assert_error(
-            kms.generate_data_key()
-                .key_id(&key)
-                .number_of_bytes(32)
-                .send()
-                .await,
-            "KMSInvalidStateException",
-            &msg,
-        );
-        assert_error(
-            kms.generate_data_key_without_plaintext()
-                .key_id(&key)
-                .key_spec(DataKeySpec::Aes128)
-                .send()
-                .await,
-            "KMSInvalidStateException",
-            &msg,
-        );
-    }
-    assert_error(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
-            .send()
-            .await,
+    assert_crypto_refused(
+        &kms,
+        &id,
+        "alias/doomed",
+        &blob,
+        &other,
+        &other_blob,
         "KMSInvalidStateException",
         &msg,
-    );
-    assert_error(
-        kms.re_encrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
-            .destination_key_id(&other)
-            .send()
-            .await,
-        "KMSInvalidStateException",
-        &msg,
-    );
-    assert_error(
-        kms.re_encrypt()
-            .ciphertext_blob(Blob::new(other_blob))
-            .destination_key_id(&id)
-            .send()
-            .await,
-        "KMSInvalidStateException",
-        &msg,
-    );
+    )
+    .await;
 
     // Management calls refused in PendingDeletion.
     assert_error(

@@ -41,17 +41,24 @@ fn check_alias_name(v: &mut Violations, name: &Option<String>) -> Result<(), Kms
     Ok(())
 }
 
+/// The alias name and target key of a valid CreateAlias or UpdateAlias request.
+fn checked_alias_request(req: AliasRequest) -> Result<(String, String), KmsError> {
+    let mut v = Violations::new();
+    check_key_id(&mut v, "TargetKeyId", &req.target_key_id);
+    check_alias_name(&mut v, &req.alias_name)?;
+    Ok((
+        req.alias_name.unwrap_or_default(),
+        req.target_key_id.unwrap_or_default(),
+    ))
+}
+
 impl Kms {
     pub async fn create_alias(
         &self,
         caller: &Caller,
         req: AliasRequest,
     ) -> Result<Empty, KmsError> {
-        let mut v = Violations::new();
-        check_key_id(&mut v, "TargetKeyId", &req.target_key_id);
-        check_alias_name(&mut v, &req.alias_name)?;
-        let name = req.alias_name.unwrap_or_default();
-        let target = req.target_key_id.unwrap_or_default();
+        let (name, target) = checked_alias_request(req)?;
         let now = self.clock.now();
         self.write_aliases(|kms| {
             let key = kms.resolve_key(caller, &target, "CreateAlias")?;
@@ -102,11 +109,7 @@ impl Kms {
         caller: &Caller,
         req: AliasRequest,
     ) -> Result<Empty, KmsError> {
-        let mut v = Violations::new();
-        check_key_id(&mut v, "TargetKeyId", &req.target_key_id);
-        check_alias_name(&mut v, &req.alias_name)?;
-        let name = req.alias_name.unwrap_or_default();
-        let target = req.target_key_id.unwrap_or_default();
+        let (name, target) = checked_alias_request(req)?;
         let now = self.clock.now();
         self.write_aliases(|kms| {
             let existing = kms
