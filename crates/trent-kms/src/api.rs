@@ -44,11 +44,27 @@ impl<'de> Deserialize<'de> for Blob {
 
 pub type EncryptionContext = BTreeMap<String, String>;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Tag {
     pub tag_key: Option<String>,
     pub tag_value: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Tag {
+    /// Only from a JSON object: serde's derive would also read `["k", "v"]` as a tag.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map: serde_json::Map<String, serde_json::Value> = Deserialize::deserialize(d)?;
+        let member = |name: &str| match map.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(serde::de::Error::custom("a tag member is not a string")),
+        };
+        Ok(Tag {
+            tag_key: member("TagKey")?,
+            tag_value: member("TagValue")?,
+        })
+    }
 }
 
 /// KeyMetadata as DescribeKey and CreateKey return it.

@@ -174,6 +174,13 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, KmsError::Serialization(_)));
         assert!(decode::<trent_kms::api::ListKeysRequest>(b"").is_ok());
+        let e =
+            decode::<trent_kms::api::TagResourceRequest>(br#"{"KeyId":"k","Tags":[["a","b"]]}"#)
+                .unwrap_err();
+        assert!(matches!(e, KmsError::Serialization(_)));
+        let ok: trent_kms::api::TagResourceRequest =
+            decode(br#"{"KeyId":"k","Tags":[{"TagKey":"a","TagValue":"b"}]}"#).unwrap();
+        assert_eq!(ok.tags.unwrap()[0].tag_key.as_deref(), Some("a"));
         for not_an_object in [&b"[]"[..], b"null", b"42", b"\"x\""] {
             assert_eq!(
                 decode::<trent_kms::api::ListKeysRequest>(not_an_object).unwrap_err(),
