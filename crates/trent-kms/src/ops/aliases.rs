@@ -52,6 +52,14 @@ fn checked_alias_request(req: AliasRequest) -> Result<(String, String), KmsError
     ))
 }
 
+/// `AlreadyExistsException` for an alias name taken in the caller's scope.
+fn alias_exists(caller: &Caller, name: &str) -> KmsError {
+    KmsError::AlreadyExists(format!(
+        "An alias with the name {} already exists",
+        caller.alias_arn(name)
+    ))
+}
+
 impl Kms {
     pub async fn create_alias(
         &self,
@@ -68,10 +76,7 @@ impl Kms {
                 .scope(&caller.account, &caller.region)
                 .map(|s| &s.aliases);
             if aliases.is_some_and(|a| a.contains_key(&name)) {
-                return Err(KmsError::AlreadyExists(format!(
-                    "An alias with the name {} already exists",
-                    caller.alias_arn(&name)
-                )));
+                return Err(alias_exists(caller, &name));
             }
             let count = aliases.map_or(0, |a| {
                 a.values().filter(|a| a.key_id == key.record.key_id).count()
@@ -96,10 +101,7 @@ impl Kms {
         .await
         .map(|_| Empty {})
         .map_err(|e| match e {
-            KmsError::AlreadyExists(_) => KmsError::AlreadyExists(format!(
-                "An alias with the name {} already exists",
-                caller.alias_arn(&name)
-            )),
+            KmsError::AlreadyExists(_) => alias_exists(caller, &name),
             other => other,
         })
     }
