@@ -3,15 +3,21 @@
 //! Nothing here knows of HTTP, storage or the AWS JSON protocol. Plaintext key material only ever
 //! lives in types that zeroize on drop and whose `Debug` output is redacted.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod asymmetric;
 pub mod blob;
 pub mod context;
+#[allow(unsafe_code)]
+mod lc;
+pub mod mac;
 pub mod material;
 pub mod primitives;
 pub mod root;
 
+pub use asymmetric::{AsymmetricSpec, PrivateKey, PublicKey};
 pub use blob::{BlobHeader, SymmetricKey};
+pub use mac::{HmacKey, MacSpec};
 pub use material::{KeyMaterial, MaterialId};
 pub use root::{LocalRootKey, RootKey};
 
@@ -29,6 +35,12 @@ pub enum CryptoError {
     /// The crypto library refused an operation that should not fail (for example the CSPRNG).
     #[error("cryptographic operation failed")]
     Unspecified,
+    /// AWS-LC refused an operation; the text names the operation, never a key.
+    #[error("cryptographic library: {0}")]
+    Library(String),
+    /// Stored key material that does not parse as a key of its spec.
+    #[error("key material is not a valid {0} key")]
+    BadKeyMaterial(&'static str),
 }
 
 impl From<aws_lc_rs::error::Unspecified> for CryptoError {

@@ -88,6 +88,14 @@ pub struct KeyMetadata {
     pub key_spec: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encapsulation_algorithms: Option<Vec<String>>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<i64>,
@@ -296,3 +304,100 @@ request!(GenerateRandomRequest {
     recipient: serde_json::Value,
 });
 response!(GenerateRandomResponse { plaintext: Blob });
+
+request!(SignRequest {
+    key_id: String, message: Blob, message_type: String, grant_tokens: Vec<String>,
+    signing_algorithm: String, dry_run: bool,
+});
+response!(SignResponse {
+    key_id: String,
+    signature: Blob,
+    signing_algorithm: String
+});
+request!(VerifyRequest {
+    key_id: String, message: Blob, message_type: String, signature: Blob,
+    signing_algorithm: String, grant_tokens: Vec<String>, dry_run: bool,
+});
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyResponse {
+    pub key_id: String,
+    pub signature_valid: bool,
+    pub signing_algorithm: String,
+}
+
+request!(GetPublicKeyRequest { key_id: String, grant_tokens: Vec<String> });
+response!(GetPublicKeyResponse {
+    key_id: String,
+    public_key: Blob,
+    customer_master_key_spec: String,
+    key_spec: String,
+    key_usage: String,
+    encryption_algorithms: Vec<String>,
+    signing_algorithms: Vec<String>,
+    key_agreement_algorithms: Vec<String>,
+    encapsulation_algorithms: Vec<String>,
+});
+
+request!(GenerateMacRequest {
+    message: Blob, key_id: String, mac_algorithm: String, grant_tokens: Vec<String>, dry_run: bool,
+});
+response!(GenerateMacResponse {
+    mac: Blob,
+    mac_algorithm: String,
+    key_id: String
+});
+request!(VerifyMacRequest {
+    message: Blob, key_id: String, mac_algorithm: String, mac: Blob, grant_tokens: Vec<String>,
+    dry_run: bool,
+});
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyMacResponse {
+    pub key_id: String,
+    pub mac_valid: bool,
+    pub mac_algorithm: String,
+}
+
+request!(DeriveSharedSecretRequest {
+    key_id: String, key_agreement_algorithm: String, public_key: Blob, grant_tokens: Vec<String>,
+    dry_run: bool, recipient: serde_json::Value,
+});
+response!(DeriveSharedSecretResponse {
+    key_id: String,
+    shared_secret: Blob,
+    key_agreement_algorithm: String,
+    key_origin: String,
+});
+
+request!(EncapsulateRequest {
+    key_id: String, encapsulation_algorithm: String, grant_tokens: Vec<String>, dry_run: bool,
+});
+response!(EncapsulateResponse {
+    key_id: String,
+    shared_secret: Blob,
+    shared_secret_ciphertext_blob: Blob,
+    encapsulation_algorithm: String,
+});
+request!(DecapsulateRequest {
+    key_id: String, shared_secret_ciphertext_blob: Blob, encapsulation_algorithm: String,
+    grant_tokens: Vec<String>, dry_run: bool,
+});
+response!(DecapsulateResponse {
+    key_id: String,
+    shared_secret: Blob,
+    encapsulation_algorithm: String,
+});
+
+request!(GenerateDataKeyPairRequest {
+    encryption_context: EncryptionContext, key_id: String, key_pair_spec: String,
+    grant_tokens: Vec<String>, recipient: serde_json::Value, dry_run: bool,
+});
+response!(GenerateDataKeyPairResponse {
+    private_key_ciphertext_blob: Blob,
+    private_key_plaintext: Blob,
+    public_key: Blob,
+    key_id: String,
+    key_pair_spec: String,
+    key_material_id: String,
+});

@@ -16,6 +16,12 @@ pub enum KmsError {
     InvalidCiphertext,
     #[error("IncorrectKeyException: {0}")]
     IncorrectKey(String),
+    /// A signature that does not verify. Sent with no message, as AWS does.
+    #[error("KMSInvalidSignatureException")]
+    InvalidKmsSignature,
+    /// A MAC that does not verify. Sent with no message, as AWS does.
+    #[error("KMSInvalidMacException")]
+    InvalidMac,
     #[error("InvalidKeyUsageException: {0}")]
     InvalidKeyUsage(String),
     #[error("ValidationException: {0}")]
@@ -73,6 +79,8 @@ impl KmsError {
             InvalidState(_) => "KMSInvalidStateException",
             InvalidCiphertext => "InvalidCiphertextException",
             IncorrectKey(_) => "IncorrectKeyException",
+            InvalidKmsSignature => "KMSInvalidSignatureException",
+            InvalidMac => "KMSInvalidMacException",
             InvalidKeyUsage(_) => "InvalidKeyUsageException",
             Validation(_) => "ValidationException",
             AlreadyExists(_) => "AlreadyExistsException",
@@ -102,7 +110,8 @@ impl KmsError {
     pub fn message(&self) -> Option<String> {
         use KmsError::*;
         match self {
-            InvalidCiphertext | NotAuthorized | UnknownOperation => None,
+            InvalidCiphertext | InvalidKmsSignature | InvalidMac | NotAuthorized
+            | UnknownOperation => None,
             DryRun => {
                 Some("The request would have succeeded, but the DryRun option is set.".into())
             }

@@ -9,6 +9,8 @@ pub mod clock;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod keypool;
+pub mod keyspec;
 pub mod model;
 mod ops;
 pub mod policy;

@@ -2,6 +2,7 @@
 
 use crate::api::KeyMetadata;
 use crate::ids;
+use crate::keyspec;
 use serde::{Deserialize, Serialize};
 
 /// Key states, named as AWS names them.
@@ -65,12 +66,17 @@ impl KeyRecord {
         ids::key_arn(&self.region, &self.account, &self.key_id)
     }
 
-    pub fn encryption_algorithms(&self) -> Option<Vec<String>> {
-        (self.key_usage == "ENCRYPT_DECRYPT" && self.key_spec == "SYMMETRIC_DEFAULT")
-            .then(|| vec!["SYMMETRIC_DEFAULT".to_string()])
+    /// The algorithm lists of this key's spec and usage.
+    pub fn algorithms(&self) -> keyspec::Algorithms {
+        keyspec::algorithms(&self.key_spec, &self.key_usage)
+    }
+
+    pub fn is_symmetric(&self) -> bool {
+        self.key_spec == "SYMMETRIC_DEFAULT"
     }
 
     pub fn metadata(&self) -> KeyMetadata {
+        let algorithms = self.algorithms();
         KeyMetadata {
             aws_account_id: self.account.clone(),
             key_id: self.key_id.clone(),
@@ -85,10 +91,18 @@ impl KeyRecord {
             key_manager: self.key_manager.clone(),
             customer_master_key_spec: self.key_spec.clone(),
             key_spec: self.key_spec.clone(),
-            encryption_algorithms: self.encryption_algorithms(),
+            encryption_algorithms: algorithms.encryption,
+            signing_algorithms: algorithms.signing,
+            mac_algorithms: algorithms.mac,
+            key_agreement_algorithms: algorithms.key_agreement,
+            encapsulation_algorithms: algorithms.encapsulation,
             multi_region: self.multi_region,
             pending_deletion_window_in_days: self.pending_window_days,
-            current_key_material_id: self.current_material.clone(),
+            // AWS shows a material id only for symmetric encryption keys.
+            current_key_material_id: self
+                .current_material
+                .clone()
+                .filter(|_| self.is_symmetric()),
         }
     }
 }

@@ -7,12 +7,43 @@
 use crate::clock::Clock;
 use crate::error::KmsError;
 use crate::ids::{self, Caller, KeyRef};
+use crate::keypool::KeyPairPool;
+use crate::keyspec::{self, KeyKind};
 use crate::model::{KeyRecord, KeyState};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use trent_crypto::{KeyMaterial, MaterialId, RootKey, SymmetricKey};
+use trent_crypto::{
+    CryptoError, HmacKey, KeyMaterial, MaterialId, PrivateKey, RootKey, SymmetricKey,
+};
 use trent_store::{AliasRow, KeyRow, MaterialRow, Scope, Store, Transaction, Write};
+
+/// Unwrapped key material, parsed once into what its operations use.
+#[derive(Debug)]
+pub enum Material {
+    Symmetric(SymmetricKey),
+    Private(Box<PrivateKey>),
+    Hmac(Box<HmacKey>),
+}
+
+impl Material {
+    /// Parse the plaintext material of a key of `spec` (PKCS#8 DER for asymmetric keys).
+    pub fn load(spec: &str, id: MaterialId, bytes: &KeyMaterial) -> Result<Material, CryptoError> {
+        match keyspec::kind(spec) {
+            Some(KeyKind::Symmetric) => Ok(Material::Symmetric(SymmetricKey::new(id, bytes)?)),
+            Some(KeyKind::Asymmetric(a)) => Ok(Material::Private(Box::new(
+                PrivateKey::from_pkcs8(a, bytes.expose())?,
+            ))),
+            Some(KeyKind::Hmac(m)) => {
+                Ok(Material::Hmac(Box::new(HmacKey::new(m, bytes.expose())?)))
+            }
+            None => Err(CryptoError::BadKeyMaterial("unknown key spec")),
+        }
+    }
+}
+
+/// The materials of a key, by id.
+pub type Materials = Arc<HashMap<MaterialId, Material>>;
 
 /// A key as the hot path sees it: its record and its unwrapped materials, ready to use.
 #[derive(Debug)]
@@ -20,14 +51,45 @@ pub struct CachedKey {
     pub record: KeyRecord,
     pub version: i64,
     pub arn: String,
-    pub materials: Arc<HashMap<MaterialId, SymmetricKey>>,
+    pub materials: Materials,
 }
 
 impl CachedKey {
-    /// The material new ciphertexts use.
-    pub fn current_material(&self) -> Option<&SymmetricKey> {
+    fn current(&self) -> Option<&Material> {
         let id = MaterialId::from_hex(self.record.current_material.as_deref()?)?;
         self.materials.get(&id)
+    }
+
+    /// The symmetric material new ciphertexts use.
+    pub fn current_material(&self) -> Option<&SymmetricKey> {
+        match self.current()? {
+            Material::Symmetric(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The symmetric material a ciphertext names.
+    pub fn symmetric_material(&self, id: &MaterialId) -> Option<&SymmetricKey> {
+        match self.materials.get(id)? {
+            Material::Symmetric(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The private key of an asymmetric key.
+    pub fn private_key(&self) -> Option<&PrivateKey> {
+        match self.current()? {
+            Material::Private(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The key of an HMAC key.
+    pub fn hmac_key(&self) -> Option<&HmacKey> {
+        match self.current()? {
+            Material::Hmac(k) => Some(k),
+            _ => None,
+        }
     }
 }
 
@@ -71,6 +133,7 @@ pub struct Kms {
     pub(crate) view: RwLock<View>,
     writer: tokio::sync::Mutex<()>,
     pub clock: Clock,
+    pub(crate) keypool: KeyPairPool,
 }
 
 /// `NotFoundException` for an alias that does not exist.
@@ -98,9 +161,16 @@ impl Kms {
             view: RwLock::new(View::default()),
             writer: tokio::sync::Mutex::new(()),
             clock: Clock::new(),
+            keypool: KeyPairPool::new(crate::keypool::DEFAULT_CAPACITY),
         };
         kms.reload().await?;
         Ok(kms)
+    }
+
+    /// Keep up to `capacity` pre-generated RSA key pairs per RSA spec (see [`KeyPairPool`]).
+    pub fn with_key_pool(mut self, capacity: usize) -> Self {
+        self.keypool = KeyPairPool::new(capacity);
+        self
     }
 
     /// Rebuild the whole view from the store.
@@ -137,8 +207,8 @@ impl Kms {
                             "material of {arn} does not unwrap under the root key"
                         ))
                     })?;
-                let key = SymmetricKey::new(id, &KeyMaterial::from_bytes(plain))
-                    .map_err(|e| OpenError(e.to_string()))?;
+                let key = Material::load(&record.key_spec, id, &KeyMaterial::from_bytes(plain))
+                    .map_err(|e| OpenError(format!("key {arn}: {e}")))?;
                 unwrapped.insert(id, key);
             }
             view.scope_mut(&row.scope).keys.insert(
@@ -262,7 +332,7 @@ impl Kms {
         &self,
         current: Option<&CachedKey>,
         record: KeyRecord,
-        materials: Arc<HashMap<MaterialId, SymmetricKey>>,
+        materials: Materials,
         tx: Transaction,
     ) -> Result<Arc<CachedKey>, KmsError> {
         let scope = Scope {
@@ -304,14 +374,8 @@ impl Kms {
         Ok(updated)
     }
 
-    /// Store a new key with one fresh symmetric material, and cache it.
-    pub async fn insert_key(&self, record: KeyRecord) -> Result<Arc<CachedKey>, KmsError> {
-        self.insert_key_with(record, KeyMaterial::generate_symmetric()?)
-            .await
-    }
-
     /// Store a new key with `material` (wrapped under the root key), and cache it.
-    async fn insert_key_with(
+    pub(crate) async fn insert_key_with(
         &self,
         mut record: KeyRecord,
         material: KeyMaterial,
@@ -334,7 +398,7 @@ impl Kms {
         }));
         let materials = Arc::new(HashMap::from([(
             material_id,
-            SymmetricKey::new(material_id, &material)?,
+            Material::load(&record.key_spec, material_id, &material)?,
         )]));
         let _guard = self.writer.lock().await;
         self.commit_key(None, record, materials, tx).await

@@ -143,6 +143,16 @@ pub async fn dispatch(
         "GenerateDataKey" => generate_data_key, json;
         "GenerateDataKeyWithoutPlaintext" => generate_data_key_without_plaintext, json;
         "GenerateRandom" => generate_random, json;
+        "Sign" => sign, json;
+        "Verify" => verify, json;
+        "GetPublicKey" => get_public_key, json;
+        "GenerateMac" => generate_mac, json;
+        "VerifyMac" => verify_mac, json;
+        "DeriveSharedSecret" => derive_shared_secret, json;
+        "Encapsulate" => encapsulate, json;
+        "Decapsulate" => decapsulate, json;
+        "GenerateDataKeyPair" => generate_data_key_pair, json;
+        "GenerateDataKeyPairWithoutPlaintext" => generate_data_key_pair_without_plaintext, json;
     }
 }
 

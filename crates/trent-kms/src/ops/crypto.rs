@@ -4,9 +4,11 @@
 use super::*;
 use crate::api::*;
 use crate::ids::Caller;
+use crate::keyspec;
 use crate::service::{CachedKey, Kms};
 use crate::validate::Violations;
 use std::sync::Arc;
+use trent_crypto::asymmetric::OaepHash;
 use trent_crypto::blob::BlobHeader;
 use trent_crypto::primitives;
 
@@ -18,25 +20,68 @@ fn incorrect_key() -> KmsError {
     )
 }
 
-/// The usage and algorithm rules of symmetric encryption.
-fn require_symmetric_encryption(
+/// The usage and algorithm rules of symmetric encryption (Encrypt and Decrypt of symmetric
+/// ciphertexts, GenerateDataKey*, GenerateDataKeyPair*): an ENCRYPT_DECRYPT key of spec
+/// SYMMETRIC_DEFAULT, and the SYMMETRIC_DEFAULT algorithm.
+pub(super) fn require_symmetric_encryption(
     key: &CachedKey,
     algorithm: Option<&str>,
     op: &str,
 ) -> Result<(), KmsError> {
-    if key.record.key_usage != "ENCRYPT_DECRYPT" {
-        return Err(KmsError::InvalidKeyUsage(format!(
-            "{} key usage is {} which is not valid for {op}.",
-            key.arn, key.record.key_usage
-        )));
+    require_usage(key, keyspec::ENCRYPT_DECRYPT, op)?;
+    let algorithm = algorithm.unwrap_or(SYMMETRIC_DEFAULT);
+    if algorithm != SYMMETRIC_DEFAULT || !key.record.is_symmetric() {
+        return Err(incompatible_algorithm(algorithm, key));
     }
-    match algorithm {
-        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
-        Some(other) => Err(KmsError::InvalidKeyUsage(format!(
-            "Algorithm {other} is incompatible with key spec {}.",
+    Ok(())
+}
+
+/// How a key encrypts, once every check has passed.
+enum Encryption {
+    Symmetric,
+    Rsa(OaepHash),
+}
+
+/// The usage, algorithm, context and size rules of encryption under `key`.
+fn encryption_plan(
+    key: &CachedKey,
+    algorithm: Option<&str>,
+    context: &EncryptionContext,
+    plaintext_len: usize,
+    op: &str,
+) -> Result<Encryption, KmsError> {
+    let Some(private) = key.private_key() else {
+        require_symmetric_encryption(key, algorithm, op)?;
+        return Ok(Encryption::Symmetric);
+    };
+    let hash = rsa_algorithm(key, algorithm, op)?;
+    no_context(context)?;
+    let name = algorithm.unwrap_or_default();
+    match private.oaep_max_plaintext(hash) {
+        Some(max) if plaintext_len <= max => Ok(Encryption::Rsa(hash)),
+        Some(max) => Err(KmsError::Validation(format!(
+            "Algorithm {name} and key spec {} cannot encrypt data larger than {max} bytes.",
             key.record.key_spec
         ))),
+        None => Err(incompatible_algorithm(name, key)),
     }
+}
+
+/// The OAEP variant an RSA ENCRYPT_DECRYPT key is asked to use.
+fn rsa_algorithm(key: &CachedKey, algorithm: Option<&str>, op: &str) -> Result<OaepHash, KmsError> {
+    require_usage(key, keyspec::ENCRYPT_DECRYPT, op)?;
+    let algorithm = algorithm.unwrap_or(SYMMETRIC_DEFAULT);
+    keyspec::oaep_hash(algorithm).ok_or_else(|| incompatible_algorithm(algorithm, key))
+}
+
+/// Asymmetric encryption takes no encryption context.
+fn no_context(context: &EncryptionContext) -> Result<(), KmsError> {
+    if !context.is_empty() {
+        return Err(KmsError::Validation(
+            "EncryptionContext is not supported with asymmetric KMS keys.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// CiphertextBlob: required, 1..6144 bytes.
@@ -49,32 +94,25 @@ fn check_ciphertext(v: &mut Violations, blob: &Option<Blob>) {
     );
 }
 
-fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
-    if flag == Some(true) {
-        return Err(KmsError::DryRun);
-    }
-    Ok(())
-}
-
-fn refuse_recipient(recipient: &Option<serde_json::Value>) -> Result<(), KmsError> {
-    if recipient.is_some() {
-        return Err(KmsError::UnsupportedOperation(
-            "Recipient (Nitro Enclaves attestation) is not supported by trent.".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// A key opened from a ciphertext: the key, and the plaintext.
+/// A key opened from a ciphertext: the key, the plaintext, the algorithm, and for symmetric
+/// ciphertexts the material that sealed it.
 struct Opened {
     key: Arc<CachedKey>,
     plaintext: Blob,
-    material_id: String,
+    algorithm: String,
+    material_id: Option<String>,
+}
+
+/// A ciphertext sealed by [`Kms::encrypt_with`].
+struct Sealed {
+    blob: Blob,
+    algorithm: String,
+    material_id: Option<String>,
 }
 
 impl Kms {
     /// Seal `plaintext` under `key`'s current material.
-    fn seal(
+    pub(super) fn seal(
         &self,
         key: &CachedKey,
         context: &EncryptionContext,
@@ -87,7 +125,41 @@ impl Kms {
         Ok((Blob::new(blob), material.material_id().to_hex()))
     }
 
-    /// Find the key a ciphertext names and open it. `key_id`, if given, must name that key.
+    /// Encrypt under `key` as `plan` says.
+    fn encrypt_with(
+        &self,
+        key: &CachedKey,
+        plan: Encryption,
+        context: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<Sealed, KmsError> {
+        match plan {
+            Encryption::Symmetric => {
+                let (blob, material) = self.seal(key, context, plaintext)?;
+                Ok(Sealed {
+                    blob,
+                    algorithm: SYMMETRIC_DEFAULT.into(),
+                    material_id: Some(material),
+                })
+            }
+            Encryption::Rsa(hash) => {
+                let private = key
+                    .private_key()
+                    .ok_or_else(|| KmsError::Internal("The key has no key material.".into()))?;
+                Ok(Sealed {
+                    blob: Blob::new(private.oaep_encrypt(hash, plaintext)?),
+                    algorithm: match hash {
+                        OaepHash::Sha1 => "RSAES_OAEP_SHA_1".into(),
+                        OaepHash::Sha256 => "RSAES_OAEP_SHA_256".into(),
+                    },
+                    material_id: None,
+                })
+            }
+        }
+    }
+
+    /// Open a ciphertext. An RSA ciphertext needs `key_id` (and an RSAES_OAEP algorithm); a
+    /// symmetric one names its key, and `key_id`, if given, must name that key.
     fn open_blob(
         &self,
         caller: &Caller,
@@ -100,6 +172,21 @@ impl Kms {
         let expected = key_id
             .map(|k| self.resolve_any(caller, k, action))
             .transpose()?;
+        if let Some(key) = expected.as_ref().filter(|k| k.private_key().is_some()) {
+            require_enabled(key)?;
+            let hash = rsa_algorithm(key, algorithm, action)?;
+            no_context(context)?;
+            let private = key
+                .private_key()
+                .ok_or_else(|| KmsError::Internal("The key has no key material.".into()))?;
+            let plaintext = private.oaep_decrypt(hash, blob)?;
+            return Ok(Opened {
+                key: key.clone(),
+                plaintext: Blob(plaintext),
+                algorithm: algorithm.unwrap_or_default().to_string(),
+                material_id: None,
+            });
+        }
         let (header, _) = BlobHeader::parse(blob)?;
         if let Some(expected) = &expected
             && (expected.record.key_id != header.key_id
@@ -124,14 +211,14 @@ impl Kms {
         require_enabled(&key)?;
         require_symmetric_encryption(&key, algorithm, action)?;
         let material = key
-            .materials
-            .get(&header.material_id)
+            .symmetric_material(&header.material_id)
             .ok_or(KmsError::InvalidCiphertext)?;
         let plaintext = material.open(blob, context)?;
         Ok(Opened {
-            material_id: header.material_id.to_hex(),
+            material_id: Some(header.material_id.to_hex()),
             key,
             plaintext: Blob(plaintext),
+            algorithm: SYMMETRIC_DEFAULT.into(),
         })
     }
 
@@ -158,14 +245,21 @@ impl Kms {
         v.finish()?;
         let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), "Encrypt")?;
         require_enabled(&key)?;
-        require_symmetric_encryption(&key, req.encryption_algorithm.as_deref(), "Encrypt")?;
-        dry_run(req.dry_run)?;
         let context = req.encryption_context.unwrap_or_default();
-        let (blob, _) = self.seal(&key, &context, req.plaintext.unwrap_or_default().as_slice())?;
+        let plaintext = req.plaintext.unwrap_or_default();
+        let plan = encryption_plan(
+            &key,
+            req.encryption_algorithm.as_deref(),
+            &context,
+            plaintext.as_slice().len(),
+            "Encrypt",
+        )?;
+        dry_run(req.dry_run)?;
+        let sealed = self.encrypt_with(&key, plan, &context, plaintext.as_slice())?;
         Ok(EncryptResponse {
-            ciphertext_blob: Some(blob),
+            ciphertext_blob: Some(sealed.blob),
             key_id: Some(key.arn.clone()),
-            encryption_algorithm: Some(SYMMETRIC_DEFAULT.into()),
+            encryption_algorithm: Some(sealed.algorithm),
         })
     }
 
@@ -196,8 +290,8 @@ impl Kms {
         Ok(DecryptResponse {
             key_id: Some(opened.key.arn.clone()),
             plaintext: Some(opened.plaintext),
-            encryption_algorithm: Some(SYMMETRIC_DEFAULT.into()),
-            key_material_id: Some(opened.material_id),
+            encryption_algorithm: Some(opened.algorithm),
+            key_material_id: opened.material_id,
         })
     }
 
@@ -236,25 +330,25 @@ impl Kms {
             "ReEncryptFrom",
         )?;
         require_enabled(&destination)?;
-        require_symmetric_encryption(
+        let context = req.destination_encryption_context.unwrap_or_default();
+        let plan = encryption_plan(
             &destination,
             req.destination_encryption_algorithm.as_deref(),
+            &context,
+            opened.plaintext.as_slice().len(),
             "ReEncrypt",
         )?;
         dry_run(req.dry_run)?;
-        let (blob, destination_material) = self.seal(
-            &destination,
-            &req.destination_encryption_context.unwrap_or_default(),
-            opened.plaintext.as_slice(),
-        )?;
+        let sealed =
+            self.encrypt_with(&destination, plan, &context, opened.plaintext.as_slice())?;
         Ok(ReEncryptResponse {
-            ciphertext_blob: Some(blob),
+            ciphertext_blob: Some(sealed.blob),
             source_key_id: Some(opened.key.arn.clone()),
             key_id: Some(destination.arn.clone()),
-            source_encryption_algorithm: Some(SYMMETRIC_DEFAULT.into()),
-            destination_encryption_algorithm: Some(SYMMETRIC_DEFAULT.into()),
-            source_key_material_id: Some(opened.material_id),
-            destination_key_material_id: Some(destination_material),
+            source_encryption_algorithm: Some(opened.algorithm),
+            destination_encryption_algorithm: Some(sealed.algorithm),
+            source_key_material_id: opened.material_id,
+            destination_key_material_id: sealed.material_id,
         })
     }
 

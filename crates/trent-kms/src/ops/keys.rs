@@ -4,10 +4,12 @@
 use super::*;
 use crate::api::*;
 use crate::ids::{self, Caller};
+use crate::keyspec::{self, KeyKind};
 use crate::model::{KeyRecord, KeyState};
 use crate::policy;
 use crate::service::Kms;
 use crate::validate::Violations;
+use trent_crypto::KeyMaterial;
 
 const SECONDS_PER_DAY: f64 = 86_400.0;
 
@@ -47,13 +49,21 @@ impl Kms {
             .key_spec
             .or(req.customer_master_key_spec)
             .unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
-        if spec != "SYMMETRIC_DEFAULT" {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "KeySpec {spec} is not supported by this server yet."
-            )));
+        if spec == "SM2" {
+            return Err(KmsError::Validation(
+                "KeySpec SM2 is only available in the China Regions.".into(),
+            ));
         }
-        let usage = req.key_usage.unwrap_or_else(|| "ENCRYPT_DECRYPT".into());
-        if usage != "ENCRYPT_DECRYPT" {
+        let usage = match req.key_usage {
+            Some(u) => u,
+            None if spec == "SYMMETRIC_DEFAULT" => keyspec::ENCRYPT_DECRYPT.into(),
+            None => {
+                return Err(KmsError::Validation(
+                    "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.".into(),
+                ));
+            }
+        };
+        if !keyspec::usages(&spec).contains(&usage.as_str()) {
             return Err(KmsError::Validation(format!(
                 "KeyUsage {usage} is not compatible with KeySpec {spec}"
             )));
@@ -99,7 +109,12 @@ impl Kms {
             current_material: None,
             multi_region: false,
         };
-        let key = self.insert_key(record).await?;
+        let material = match keyspec::kind(&record.key_spec) {
+            Some(KeyKind::Asymmetric(a)) => KeyMaterial::from_bytes(self.keypool.take(a).await?),
+            Some(KeyKind::Hmac(m)) => KeyMaterial::from_bytes(m.generate()?),
+            _ => KeyMaterial::generate_symmetric()?,
+        };
+        let key = self.insert_key_with(record, material).await?;
         Ok(CreateKeyResponse {
             key_metadata: Some(key.record.metadata()),
         })

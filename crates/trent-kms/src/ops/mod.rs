@@ -1,6 +1,7 @@
 //! The operations, one function each from a typed request to a typed response, grouped by area.
 
 mod aliases;
+mod asymmetric;
 mod crypto;
 mod keys;
 mod policies;
@@ -66,6 +67,81 @@ pub const ENCRYPTION_ALGORITHMS: &[&str] = &[
     "SM2PKE",
 ];
 pub const DATA_KEY_SPECS: &[&str] = &["AES_256", "AES_128"];
+pub const SIGNING_ALGORITHMS: &[&str] = &[
+    "RSASSA_PSS_SHA_256",
+    "RSASSA_PSS_SHA_384",
+    "RSASSA_PSS_SHA_512",
+    "RSASSA_PKCS1_V1_5_SHA_256",
+    "RSASSA_PKCS1_V1_5_SHA_384",
+    "RSASSA_PKCS1_V1_5_SHA_512",
+    "ECDSA_SHA_256",
+    "ECDSA_SHA_384",
+    "ECDSA_SHA_512",
+    "SM2DSA",
+    "ML_DSA_SHAKE_256",
+    "ED25519_SHA_512",
+    "ED25519_PH_SHA_512",
+];
+pub const MESSAGE_TYPES: &[&str] = &["RAW", "DIGEST", "EXTERNAL_MU"];
+pub const MAC_ALGORITHMS: &[&str] = &[
+    "HMAC_SHA_224",
+    "HMAC_SHA_256",
+    "HMAC_SHA_384",
+    "HMAC_SHA_512",
+];
+pub const KEY_AGREEMENT_ALGORITHMS: &[&str] = &["ECDH"];
+pub const ENCAPSULATION_ALGORITHMS: &[&str] = &["ML_KEM"];
+pub const DATA_KEY_PAIR_SPECS: &[&str] = &[
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "SM2",
+    "ECC_NIST_EDWARDS25519",
+    "ML_KEM_512",
+    "ML_KEM_768",
+    "ML_KEM_1024",
+];
+
+/// `InvalidKeyUsageException` unless `key` has `usage`.
+pub(crate) fn require_usage(key: &CachedKey, usage: &str, op: &str) -> Result<(), KmsError> {
+    if key.record.key_usage != usage {
+        return Err(KmsError::InvalidKeyUsage(format!(
+            "{} key usage is {} which is not valid for {op}.",
+            key.arn, key.record.key_usage
+        )));
+    }
+    Ok(())
+}
+
+/// `InvalidKeyUsageException` for an algorithm the key's spec does not offer.
+pub(crate) fn incompatible_algorithm(algorithm: &str, key: &CachedKey) -> KmsError {
+    KmsError::InvalidKeyUsage(format!(
+        "Algorithm {algorithm} is incompatible with key spec {}.",
+        key.record.key_spec
+    ))
+}
+
+/// `DryRunOperationException` once every check has passed, if the request asked for a dry run.
+pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+    if flag == Some(true) {
+        return Err(KmsError::DryRun);
+    }
+    Ok(())
+}
+
+/// Recipient (Nitro Enclaves attestation) is not offered by trent.
+pub(crate) fn refuse_recipient(recipient: &Option<serde_json::Value>) -> Result<(), KmsError> {
+    if recipient.is_some() {
+        return Err(KmsError::UnsupportedOperation(
+            "Recipient (Nitro Enclaves attestation) is not supported by trent.".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// KeyId: required, 1..2048.
 fn check_key_id(v: &mut Violations, path: &str, key_id: &Option<String>) {
