@@ -16,19 +16,34 @@ def bench_env() -> dict[str, str]:
     return {k: v for k, v in clean_env().items() if not k.startswith("AWS_")}
 
 
-@pytest.mark.parametrize("operation", ["Encrypt", "Decrypt", "GenerateDataKey"])
-def test_bench_runs_signed_against_a_verifying_server(nondev_server, operation):
+@pytest.mark.parametrize(
+    "operation,flags,spec",
+    [
+        ("Encrypt", [], "SYMMETRIC_DEFAULT"),
+        ("Decrypt", [], "SYMMETRIC_DEFAULT"),
+        ("GenerateDataKey", [], "SYMMETRIC_DEFAULT"),
+        ("Sign", ["--key-spec", "ECC_NIST_P256"], "ECC_NIST_P256"),
+        ("Verify", ["--key-spec", "ECC_NIST_EDWARDS25519", "--algorithm", "ED25519_PH_SHA_512"], "ECC_NIST_EDWARDS25519"),
+        ("Sign", ["--key-spec", "ML_DSA_44"], "ML_DSA_44"),
+        ("Decrypt", ["--key-spec", "RSA_2048"], "RSA_2048"),
+        ("GenerateMac", ["--key-spec", "HMAC_384"], "HMAC_384"),
+        ("VerifyMac", ["--key-spec", "HMAC_224"], "HMAC_224"),
+        ("GenerateDataKeyPair", ["--key-pair-spec", "ML_KEM_768"], "ML_KEM_768"),
+    ],
+)
+def test_bench_runs_signed_against_a_verifying_server(nondev_server, operation, flags, spec):
     r = subprocess.run(
         [
             TRENT_BIN, "bench", "--endpoint", nondev_server.endpoint, "--operation", operation,
             "--concurrency", "2", "--duration", "1", "--warmup", "0", "--json",
-            "--credentials-file", str(nondev_server.credentials_path),
+            "--credentials-file", str(nondev_server.credentials_path), *flags,
         ],
         capture_output=True, text=True, timeout=60, env=bench_env(),
     )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["operation"] == operation and out["concurrency"] == 2 and out["errors"] == 0
+    assert out["key_spec"] == spec
     assert out["requests"] > 0 and out["ops_per_sec"] > 0
     assert 0 < out["p50_ms"] <= out["p99_ms"] <= out["p999_ms"]
 

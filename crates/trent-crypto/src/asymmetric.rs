@@ -583,7 +583,10 @@ impl PrivateKey {
             let evp = Pkey::parse_private(der).map_err(|_| bad(spec))?;
             let raw = evp.raw_private().map_err(|_| bad(spec))?;
             let decapsulation = DecapsulationKey::new(alg, &raw).map_err(|_| bad(spec))?;
-            let encapsulation = decapsulation.encapsulation_key()?;
+            // From the parsed key's own public half: a DecapsulationKey built from raw bytes
+            // has none to give.
+            let encapsulation =
+                EncapsulationKey::new(alg, &evp.raw_public()?).map_err(|_| bad(spec))?;
             let public_der = evp.public_der()?;
             (
                 Inner::MlKem(Box::new(MlKemKey {

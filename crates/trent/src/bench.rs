@@ -18,9 +18,20 @@ pub struct BenchArgs {
     /// Endpoint of the server, e.g. http://127.0.0.1:8080.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     endpoint: String,
-    /// Operation: Encrypt, Decrypt, GenerateDataKey or GenerateRandom.
+    /// Operation: Encrypt, Decrypt, GenerateDataKey, GenerateRandom, Sign, Verify, GenerateMac,
+    /// VerifyMac, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext.
     #[arg(long, default_value = "Encrypt")]
     operation: String,
+    /// Key spec of the key bench creates: SYMMETRIC_DEFAULT, or e.g. RSA_2048 (Encrypt/Decrypt
+    /// with RSAES_OAEP_SHA_256, or Sign/Verify), ECC_NIST_P256, ML_DSA_65, HMAC_256.
+    #[arg(long, default_value = "SYMMETRIC_DEFAULT")]
+    key_spec: String,
+    /// Signing or MAC algorithm; by default the first one the key lists.
+    #[arg(long)]
+    algorithm: Option<String>,
+    /// KeyPairSpec of GenerateDataKeyPair(WithoutPlaintext).
+    #[arg(long, default_value = "ECC_NIST_P256")]
+    key_pair_spec: String,
     /// Concurrent connections, each with one request in flight.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
@@ -195,40 +206,106 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         host: host.clone(),
     };
     let mut setup = connect(&host).await?;
-    let key_id = match &args.key_id {
-        Some(k) => k.clone(),
+    let usage = match args.operation.as_str() {
+        "Sign" | "Verify" => "SIGN_VERIFY",
+        "GenerateMac" | "VerifyMac" => "GENERATE_VERIFY_MAC",
+        _ => "ENCRYPT_DECRYPT",
+    };
+    let (key_id, metadata) = match &args.key_id {
+        Some(k) => {
+            let described = call(&mut setup, &signer, "DescribeKey", &json!({"KeyId": k})).await?;
+            (k.clone(), described["KeyMetadata"].clone())
+        }
         None => {
             let created = call(
                 &mut setup,
                 &signer,
                 "CreateKey",
-                &json!({"Description": "trent bench"}),
+                &json!({"Description": "trent bench", "KeySpec": args.key_spec, "KeyUsage": usage}),
             )
             .await?;
-            created["KeyMetadata"]["KeyId"]
+            let id = created["KeyMetadata"]["KeyId"]
                 .as_str()
                 .ok_or("CreateKey returned no KeyId")?
-                .to_string()
+                .to_string();
+            (id, created["KeyMetadata"].clone())
         }
     };
+    // The algorithm: as asked, else the first the key lists.
+    let listed = |member: &str| {
+        args.algorithm
+            .clone()
+            .or_else(|| metadata[member][0].as_str().map(str::to_string))
+    };
     let plaintext = B64.encode(vec![0x5a; args.payload_bytes]);
+    let symmetric = metadata["KeySpec"].as_str() == Some("SYMMETRIC_DEFAULT");
+    let encrypt_body = if symmetric {
+        json!({"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": {"purpose": "bench"}})
+    } else {
+        let alg = args
+            .algorithm
+            .clone()
+            .unwrap_or("RSAES_OAEP_SHA_256".into());
+        json!({"KeyId": key_id, "Plaintext": plaintext, "EncryptionAlgorithm": alg})
+    };
     let body = match args.operation.as_str() {
-        "Encrypt" => {
-            json!({"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": {"purpose": "bench"}})
-        }
+        "Encrypt" => encrypt_body,
         "Decrypt" => {
-            let enc = call(&mut setup, &signer, "Encrypt", &json!({"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": {"purpose": "bench"}})).await?;
-            json!({"CiphertextBlob": enc["CiphertextBlob"], "EncryptionContext": {"purpose": "bench"}})
+            let enc = call(&mut setup, &signer, "Encrypt", &encrypt_body).await?;
+            if symmetric {
+                json!({"CiphertextBlob": enc["CiphertextBlob"], "EncryptionContext": {"purpose": "bench"}})
+            } else {
+                json!({"CiphertextBlob": enc["CiphertextBlob"], "KeyId": key_id, "EncryptionAlgorithm": enc["EncryptionAlgorithm"]})
+            }
         }
         "GenerateDataKey" => {
             json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": {"purpose": "bench"}})
         }
         "GenerateRandom" => json!({"NumberOfBytes": 32}),
+        "Sign" | "Verify" => {
+            let alg = listed("SigningAlgorithms").ok_or("the key lists no signing algorithm")?;
+            // Ed25519ph signs only digests; everything else signs the raw message.
+            let (message, kind) = if alg == "ED25519_PH_SHA_512" {
+                (B64.encode([0x5a; 64]), "DIGEST")
+            } else {
+                (plaintext.clone(), "RAW")
+            };
+            let sign = json!({"KeyId": key_id, "Message": message, "MessageType": kind, "SigningAlgorithm": alg});
+            if args.operation == "Sign" {
+                sign
+            } else {
+                let signed = call(&mut setup, &signer, "Sign", &sign).await?;
+                let mut verify = sign;
+                verify["Signature"] = signed["Signature"].clone();
+                verify
+            }
+        }
+        "GenerateMac" | "VerifyMac" => {
+            let alg = listed("MacAlgorithms").ok_or("the key lists no MAC algorithm")?;
+            let mac = json!({"KeyId": key_id, "Message": plaintext, "MacAlgorithm": alg});
+            if args.operation == "GenerateMac" {
+                mac
+            } else {
+                let made = call(&mut setup, &signer, "GenerateMac", &mac).await?;
+                let mut verify = mac;
+                verify["Mac"] = made["Mac"].clone();
+                verify
+            }
+        }
+        "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext" => {
+            json!({"KeyId": key_id, "KeyPairSpec": args.key_pair_spec, "EncryptionContext": {"purpose": "bench"}})
+        }
         other => {
             return Err(format!(
-                "--operation {other}: bench knows Encrypt, Decrypt, GenerateDataKey, GenerateRandom"
+                "--operation {other}: bench knows Encrypt, Decrypt, GenerateDataKey, GenerateRandom, Sign, Verify, GenerateMac, VerifyMac, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext"
             ));
         }
+    };
+    // What the figures are of: the operation and the spec that matters for it.
+    let spec = if args.operation.starts_with("GenerateDataKeyPair") {
+        args.key_pair_spec.clone()
+    } else {
+        metadata["KeySpec"].as_str().unwrap_or("").to_string()
     };
     drop(setup);
 
@@ -282,14 +359,15 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     if args.json {
         println!(
             "{}",
-            json!({"operation": args.operation, "concurrency": args.concurrency, "seconds": args.duration,
+            json!({"operation": args.operation, "key_spec": spec, "concurrency": args.concurrency, "seconds": args.duration,
                    "requests": total.len(), "errors": errors, "ops_per_sec": ops.round(),
                    "p50_ms": ms(0.5), "p99_ms": ms(0.99), "p999_ms": ms(0.999)})
         );
     } else {
         println!(
-            "{} c={} {:.0} ops/s  p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  ({} requests, {} errors, {} s)",
+            "{} {} c={} {:.0} ops/s  p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  ({} requests, {} errors, {} s)",
             args.operation,
+            spec,
             args.concurrency,
             ops,
             ms(0.5),

@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// Seconds between checks for keys whose deletion window ended. Default 10.
     #[arg(long, env = "TRENT_DELETION_CHECK_SECS")]
     pub deletion_check_secs: Option<u64>,
+    /// Pre-generated RSA key pairs kept per RSA key size, 0 for none. Default 2.
+    #[arg(long, env = "TRENT_KEY_POOL_SIZE")]
+    pub key_pool_size: Option<usize>,
     /// Log format: text or json. Default text.
     #[arg(long, env = "TRENT_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -92,6 +95,7 @@ pub struct FileConfig {
     pub request_timeout_secs: Option<u64>,
     pub max_connections: Option<usize>,
     pub deletion_check_secs: Option<u64>,
+    pub key_pool_size: Option<usize>,
     pub log_format: Option<String>,
 }
 
@@ -126,6 +130,7 @@ pub struct Settings {
     pub request_timeout_secs: u64,
     pub max_connections: usize,
     pub deletion_check_secs: u64,
+    pub key_pool_size: usize,
     pub log_format: String,
 }
 
@@ -236,6 +241,11 @@ impl Settings {
                 .or(file.deletion_check_secs)
                 .unwrap_or(10)
                 .max(1),
+            key_pool_size: args
+                .key_pool_size
+                .or(file.key_pool_size)
+                .unwrap_or(trent_kms::keypool::DEFAULT_CAPACITY)
+                .min(64),
             log_format,
         })
     }

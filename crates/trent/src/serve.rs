@@ -50,7 +50,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let kms = Arc::new(
         Kms::open(store.clone(), root.clone())
             .await
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| e.to_string())?
+            .with_key_pool(settings.key_pool_size),
     );
     kms.clock.advance(settings.dev_clock_offset_secs);
     let principals = Arc::new(Principals::new(store, root));
