@@ -20,14 +20,13 @@ from kmsutil import (
 DAY = 86_400
 
 NOT_BUILT_YET = [
-    "ConnectCustomKeyStore", "CreateCustomKeyStore", "CreateGrant", "Decapsulate",
-    "DeleteCustomKeyStore", "DeleteImportedKeyMaterial", "DeriveSharedSecret",
+    "ConnectCustomKeyStore", "CreateCustomKeyStore", "CreateGrant",
+    "DeleteCustomKeyStore", "DeleteImportedKeyMaterial",
     "DescribeCustomKeyStores", "DisableKeyRotation", "DisconnectCustomKeyStore",
-    "EnableKeyRotation", "Encapsulate", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateMac", "GetKeyLastUsage", "GetKeyRotationStatus", "GetParametersForImport",
-    "GetPublicKey", "ImportKeyMaterial", "ListGrants", "ListKeyRotations", "ListRetirableGrants",
-    "ReplicateKey", "RetireGrant", "RevokeGrant", "RotateKeyOnDemand", "Sign",
-    "UpdateCustomKeyStore", "UpdatePrimaryRegion", "Verify", "VerifyMac",
+    "EnableKeyRotation", "GetKeyLastUsage", "GetKeyRotationStatus", "GetParametersForImport",
+    "ImportKeyMaterial", "ListGrants", "ListKeyRotations", "ListRetirableGrants",
+    "ReplicateKey", "RetireGrant", "RevokeGrant", "RotateKeyOnDemand",
+    "UpdateCustomKeyStore", "UpdatePrimaryRegion",
 ]
 
 

@@ -126,15 +126,15 @@ def test_create_key_description_at_limit(kms):
     assert md["Description"] == desc
 
 
-@pytest.mark.parametrize(
-    "spec,usage",
-    [("RSA_2048", "ENCRYPT_DECRYPT"), ("ECC_NIST_P256", "SIGN_VERIFY"), ("HMAC_256", "GENERATE_VERIFY_MAC")],
-)
-def test_non_symmetric_key_specs_are_unsupported_for_now(kms, spec, usage):
-    # Asymmetric and HMAC keys are later work; until then CreateKey must refuse them cleanly rather
-    # than make a key that cannot be used. AWS itself supports these: flip this test when trent does.
-    # The message is trent's own, so only the code and status are asserted.
-    expect_error(lambda: kms.create_key(KeySpec=spec, KeyUsage=usage), "UnsupportedOperationException")
+def test_sm2_is_refused_and_creates_nothing(kms):
+    # SM2 exists only in the China Regions.
+    before = kms.list_keys()["Keys"]
+    expect_error(
+        lambda: kms.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY"),
+        "ValidationException",
+        "KeySpec SM2 is only available in the China Regions.",
+    )
+    assert kms.list_keys()["Keys"] == before
 
 
 def test_create_key_with_external_origin_is_pending_import(kms):

@@ -310,16 +310,20 @@ async fn create_key_rejects_bad_input_and_creates_nothing() {
 }
 
 #[tokio::test]
-async fn create_key_asymmetric_is_unsupported_for_now() {
+async fn create_key_sm2_is_refused_outside_china() {
     let server = Server::dev();
     let kms = server.client();
     let f = assert_code(
         kms.create_key()
-            .key_spec(KeySpec::Rsa2048)
-            .key_usage(KeyUsageType::EncryptDecrypt)
+            .key_spec(KeySpec::Sm2)
+            .key_usage(KeyUsageType::SignVerify)
             .send()
             .await,
-        "UnsupportedOperationException",
+        "ValidationException",
+    );
+    assert_eq!(
+        f.message.as_deref(),
+        Some("KeySpec SM2 is only available in the China Regions.")
     );
     assert!(f.request_id.is_some(), "x-amzn-RequestId on errors too");
     assert!(kms.list_keys().send().await.unwrap().keys().is_empty());
