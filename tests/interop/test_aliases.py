@@ -253,6 +253,43 @@ def test_update_alias_errors(kms, key, unique):
     )
 
 
+def test_update_alias_needs_the_same_key_type_and_usage(kms, key, unique):
+    # AWS: both keys symmetric, both asymmetric or both HMAC, and of one key usage; the spec may
+    # differ within a type.
+    def make(spec, usage):
+        return kms.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]
+
+    ec_sign = make("ECC_NIST_P256", "SIGN_VERIFY")
+    ed_sign = make("ECC_NIST_EDWARDS25519", "SIGN_VERIFY")
+    ec_agree = make("ECC_NIST_P384", "KEY_AGREEMENT")
+    hmac_256 = make("HMAC_256", "GENERATE_VERIFY_MAC")
+    hmac_512 = make("HMAC_512", "GENERATE_VERIFY_MAC")
+    kem = make("ML_KEM_768", "ENCAPSULATE_DECAPSULATE")
+
+    name = f"alias/{unique('types')}"
+    kms.create_alias(AliasName=name, TargetKeyId=ec_sign["KeyId"])
+    kms.update_alias(AliasName=name, TargetKeyId=ed_sign["KeyId"])
+    assert kms.describe_key(KeyId=name)["KeyMetadata"]["KeyId"] == ed_sign["KeyId"]
+
+    def refused(target, frm):
+        expect_error(
+            lambda: kms.update_alias(AliasName=name, TargetKeyId=target["KeyId"]),
+            "ValidationException",
+            f"Alias {alias_arn(name)} points to a key of spec {frm['KeySpec']} and usage {frm['KeyUsage']}; "
+            f"it cannot be moved to a key of spec {target['KeySpec']} and usage {target['KeyUsage']}.",
+        )
+
+    refused(ec_agree, ed_sign)  # same type, other usage
+    refused(key, ed_sign)  # symmetric
+    refused(kem, ed_sign)
+    assert kms.describe_key(KeyId=name)["KeyMetadata"]["KeyId"] == ed_sign["KeyId"]
+
+    mac = f"alias/{unique('mac')}"
+    kms.create_alias(AliasName=mac, TargetKeyId=hmac_256["KeyId"])
+    kms.update_alias(AliasName=mac, TargetKeyId=hmac_512["KeyId"])
+    assert kms.describe_key(KeyId=mac)["KeyMetadata"]["KeyId"] == hmac_512["KeyId"]
+
+
 def test_delete_alias(kms, key, unique):
     name = f"alias/{unique('del')}"
     kms.create_alias(AliasName=name, TargetKeyId=key["KeyId"])

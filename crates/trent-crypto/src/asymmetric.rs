@@ -747,6 +747,10 @@ impl PrivateKey {
         let Some((private, alg)) = &k.agreement else {
             return Ok(None);
         };
+        // A SubjectPublicKeyInfo and nothing after it.
+        if Pkey::parse_public(peer_spki).is_err() {
+            return Ok(None);
+        }
         let Ok(peer) = agreement::ParsedPublicKey::try_from(agreement::UnparsedPublicKey::new(
             alg, peer_spki,
         )) else {

@@ -48,30 +48,35 @@ impl Pkey {
             .ok_or_else(|| failed("EVP_PKEY_CTX_new"))
     }
 
-    /// Parse a DER PKCS#8 `PrivateKeyInfo` (RFC 5208 / 5958).
-    pub(crate) fn parse_private(der: &[u8]) -> Result<Pkey, CryptoError> {
-        // SAFETY: CBS only borrows `der`, which outlives the call; the returned key is owned.
-        let key = unsafe {
+    /// Parse exactly `der` (nothing may follow the structure) with an `EVP_parse_*` function.
+    fn parse(
+        der: &[u8],
+        f: unsafe extern "C" fn(*mut sys::CBS) -> *mut sys::EVP_PKEY,
+        what: &str,
+    ) -> Result<Pkey, CryptoError> {
+        // SAFETY: CBS only borrows `der`, which outlives the call; the returned key is owned (and
+        // freed by `Pkey` if trailing bytes make us refuse it).
+        let (key, rest) = unsafe {
             let mut cbs = std::mem::zeroed::<sys::CBS>();
             sys::CBS_init(&mut cbs, der.as_ptr(), der.len());
-            sys::EVP_parse_private_key(&mut cbs)
+            let key = f(&mut cbs);
+            (key, sys::CBS_len(&cbs))
         };
-        NonNull::new(key)
-            .map(Pkey)
-            .ok_or_else(|| failed("not a PKCS#8 private key"))
+        let key = NonNull::new(key).map(Pkey).ok_or_else(|| failed(what))?;
+        if rest != 0 {
+            return Err(failed(what));
+        }
+        Ok(key)
+    }
+
+    /// Parse a DER PKCS#8 `PrivateKeyInfo` (RFC 5208 / 5958).
+    pub(crate) fn parse_private(der: &[u8]) -> Result<Pkey, CryptoError> {
+        Self::parse(der, sys::EVP_parse_private_key, "not a PKCS#8 private key")
     }
 
     /// Parse a DER SubjectPublicKeyInfo.
     pub(crate) fn parse_public(der: &[u8]) -> Result<Pkey, CryptoError> {
-        // SAFETY: as in `parse_private`.
-        let key = unsafe {
-            let mut cbs = std::mem::zeroed::<sys::CBS>();
-            sys::CBS_init(&mut cbs, der.as_ptr(), der.len());
-            sys::EVP_parse_public_key(&mut cbs)
-        };
-        NonNull::new(key)
-            .map(Pkey)
-            .ok_or_else(|| failed("not a SubjectPublicKeyInfo"))
+        Self::parse(der, sys::EVP_parse_public_key, "not a SubjectPublicKeyInfo")
     }
 
     /// Generate an ML-KEM key pair (`nid` one of NID_MLKEM512/768/1024); its PKCS#8 holds the seed.

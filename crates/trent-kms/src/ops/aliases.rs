@@ -1,6 +1,7 @@
 //! CreateAlias, UpdateAlias, DeleteAlias, ListAliases, with every naming rule.
 
 use super::*;
+use crate::keyspec::{self, KeyKind};
 use crate::api::*;
 use crate::ids::Caller;
 use crate::service::{Kms, alias_not_found};
@@ -123,8 +124,14 @@ impl Kms {
             let key = kms.resolve_key(caller, &target, "UpdateAlias")?;
             refuse_pending_deletion(key.record.state, &key.arn)?;
             let current = kms.resolve_key(caller, &existing.key_id, "UpdateAlias").ok();
+            // AWS: both keys of one type (symmetric, asymmetric or HMAC) and one usage.
+            let class = |spec: &str| match keyspec::kind(spec) {
+                Some(KeyKind::Asymmetric(_)) => "asymmetric",
+                Some(KeyKind::Hmac(_)) => "HMAC",
+                _ => "symmetric",
+            };
             if let Some(current) = current
-                && (current.record.key_spec != key.record.key_spec
+                && (class(&current.record.key_spec) != class(&key.record.key_spec)
                     || current.record.key_usage != key.record.key_usage)
             {
                 return Err(KmsError::Validation(format!(
