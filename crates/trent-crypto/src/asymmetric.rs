@@ -751,9 +751,9 @@ impl PrivateKey {
         if Pkey::parse_public(peer_spki).is_err() {
             return Ok(None);
         }
-        let Ok(peer) = agreement::ParsedPublicKey::try_from(agreement::UnparsedPublicKey::new(
-            alg, peer_spki,
-        )) else {
+        let Ok(peer) =
+            agreement::ParsedPublicKey::try_from(agreement::UnparsedPublicKey::new(alg, peer_spki))
+        else {
             return Ok(None);
         };
         if peer.format() != agreement::ParsedPublicKeyFormat::X509 {

@@ -1,9 +1,9 @@
 //! CreateAlias, UpdateAlias, DeleteAlias, ListAliases, with every naming rule.
 
 use super::*;
-use crate::keyspec::{self, KeyKind};
 use crate::api::*;
 use crate::ids::Caller;
+use crate::keyspec::{self, KeyKind};
 use crate::service::{Kms, alias_not_found};
 use crate::validate::Violations;
 use trent_store::{AliasRow, Write};
