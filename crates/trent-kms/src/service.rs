@@ -548,6 +548,105 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn private_and_hmac_keys_are_never_on_disk_in_the_clear_and_survive_a_reload() {
+        use trent_crypto::asymmetric::{AsymmetricSpec, MessageKind, SigningScheme};
+        let dir = tempfile::tempdir().unwrap();
+        let (root, _) = LocalRootKey::load_or_create_file(&dir.path().join("root.key")).unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("trent.db")).unwrap());
+        let root: Arc<dyn RootKey> = Arc::new(root);
+        let kms = Kms::open(store.clone(), root.clone()).await.unwrap();
+        let pkcs8 = AsymmetricSpec::EccNistP256.generate().unwrap();
+        let hmac: Vec<u8> = (0..32u32).map(|i| (i * 53 + 7) as u8).collect();
+        let base = KeyRecord {
+            key_id: String::new(),
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            creation_date: 0.0,
+            description: String::new(),
+            key_usage: "SIGN_VERIFY".into(),
+            key_spec: "ECC_NIST_P256".into(),
+            origin: "AWS_KMS".into(),
+            key_manager: "CUSTOMER".into(),
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            policy: "{}".into(),
+            tags: vec![],
+            current_material: None,
+            multi_region: false,
+        };
+        let ec = KeyRecord {
+            key_id: "11111111-1111-4111-8111-111111111111".into(),
+            ..base.clone()
+        };
+        let mac = KeyRecord {
+            key_id: "22222222-2222-4222-8222-222222222222".into(),
+            key_usage: "GENERATE_VERIFY_MAC".into(),
+            key_spec: "HMAC_256".into(),
+            ..base
+        };
+        let signed = {
+            let key = kms
+                .insert_key_with(ec, KeyMaterial::from_bytes(pkcs8.clone()))
+                .await
+                .unwrap();
+            key.private_key()
+                .unwrap()
+                .sign(
+                    SigningScheme::Ecdsa(trent_crypto::asymmetric::Hash::Sha256),
+                    MessageKind::Raw,
+                    b"m",
+                )
+                .unwrap()
+        };
+        let tag = kms
+            .insert_key_with(mac, KeyMaterial::from_bytes(Zeroizing::new(hmac.clone())))
+            .await
+            .unwrap()
+            .hmac_key()
+            .unwrap()
+            .sign(b"m");
+        drop(kms);
+        // Neither the HMAC key nor any 16-byte window of the PKCS#8's tail (which holds the
+        // private scalar) is in any file.
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !contains(&bytes, &hmac),
+                "{} holds the HMAC key",
+                path.display()
+            );
+            for window in pkcs8.windows(16).skip(pkcs8.len() - 100) {
+                assert!(
+                    !contains(&bytes, window),
+                    "{} holds the private key",
+                    path.display()
+                );
+            }
+        }
+        // Reloaded from the store under the same root key: the same keys.
+        let kms = Kms::open(store, root).await.unwrap();
+        let view = kms.view.read();
+        let scope = view.scope("111122223333", "us-east-1").unwrap();
+        let ec = &scope.keys["11111111-1111-4111-8111-111111111111"];
+        assert!(
+            ec.private_key()
+                .unwrap()
+                .verify(
+                    SigningScheme::Ecdsa(trent_crypto::asymmetric::Hash::Sha256),
+                    MessageKind::Raw,
+                    b"m",
+                    &signed
+                )
+                .unwrap()
+        );
+        let mac = &scope.keys["22222222-2222-4222-8222-222222222222"];
+        assert_eq!(mac.hmac_key().unwrap().sign(b"m"), tag);
+        assert!(ec.record.current_material.is_some() && mac.hmac_key().is_some());
+    }
+
+    #[tokio::test]
     async fn key_material_is_never_on_disk_in_the_clear() {
         let dir = tempfile::tempdir().unwrap();
         let (root, _) = LocalRootKey::load_or_create_file(&dir.path().join("root.key")).unwrap();
