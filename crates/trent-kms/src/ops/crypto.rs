@@ -172,9 +172,17 @@ impl Kms {
         let expected = key_id
             .map(|k| self.resolve_any(caller, k, action))
             .transpose()?;
-        if let Some(key) = expected.as_ref().filter(|k| k.private_key().is_some()) {
+        // `action` is the IAM action (ReEncryptFrom); usage messages name the operation.
+        let op = if action == "ReEncryptFrom" {
+            "ReEncrypt"
+        } else {
+            action
+        };
+        // A key given that is not a symmetric encryption key: its state and usage rules come
+        // first (an HMAC or signing key is refused for its usage); an RSA key decrypts OAEP.
+        if let Some(key) = expected.as_ref().filter(|k| !k.record.is_symmetric()) {
             require_enabled(key)?;
-            let hash = rsa_algorithm(key, algorithm, action)?;
+            let hash = rsa_algorithm(key, algorithm, op)?;
             no_context(context)?;
             let private = key
                 .private_key()
@@ -209,7 +217,7 @@ impl Kms {
             }
         };
         require_enabled(&key)?;
-        require_symmetric_encryption(&key, algorithm, action)?;
+        require_symmetric_encryption(&key, algorithm, op)?;
         let material = key
             .symmetric_material(&header.material_id)
             .ok_or(KmsError::InvalidCiphertext)?;
