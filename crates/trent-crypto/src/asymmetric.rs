@@ -3,7 +3,7 @@
 //! A private key is kept at rest as DER PKCS#8 (wrapped under the root key by the caller) and
 //! parsed once, by [`PrivateKey::from_pkcs8`], into ready-to-use aws-lc objects: the signing key,
 //! the OAEP decrypting and encrypting keys, the ECDH key, the ML-KEM keys, and a parsed public key
-//! for every signing scheme the key can verify. No operation parses a key.
+//! for every signing scheme the key can verify. No operation parses a stored key.
 
 use crate::CryptoError;
 use crate::lc::{self, Pkey};
@@ -510,7 +510,7 @@ impl PrivateKey {
     pub fn from_pkcs8(spec: AsymmetricSpec, der: &[u8]) -> Result<PrivateKey, CryptoError> {
         let (inner, public_der) = if spec.is_rsa() {
             let signing = signature::RsaKeyPair::from_pkcs8(der).map_err(|_| bad(spec))?;
-            if Some(signing.public_modulus_len() * 8) != spec.rsa_size().map(|s| s.len() * 8) {
+            if Some(signing.public_modulus_len()) != spec.rsa_size().map(KeySize::len) {
                 return Err(bad(spec));
             }
             let private = PrivateDecryptingKey::from_pkcs8(der).map_err(|_| bad(spec))?;
@@ -637,7 +637,8 @@ impl PrivateKey {
                     SigningScheme::RsaPkcs1(Hash::Sha512) => &signature::RSA_PKCS1_SHA512,
                     SigningScheme::RsaPss(Hash::Sha256) => &signature::RSA_PSS_SHA256,
                     SigningScheme::RsaPss(Hash::Sha384) => &signature::RSA_PSS_SHA384,
-                    _ => &signature::RSA_PSS_SHA512,
+                    SigningScheme::RsaPss(Hash::Sha512) => &signature::RSA_PSS_SHA512,
+                    _ => return Err(SignError::Unsupported),
                 };
                 let mut sig = vec![0u8; k.signing.public_modulus_len()];
                 if kind == MessageKind::Digest {

@@ -71,7 +71,8 @@ impl KeyRecord {
         keyspec::algorithms(&self.key_spec, &self.key_usage)
     }
 
-    pub fn is_symmetric(&self) -> bool {
+    /// A symmetric encryption key (SYMMETRIC_DEFAULT); HMAC keys, symmetric too, are not.
+    pub fn is_symmetric_encryption(&self) -> bool {
         self.key_spec == "SYMMETRIC_DEFAULT"
     }
 
@@ -102,7 +103,7 @@ impl KeyRecord {
             current_key_material_id: self
                 .current_material
                 .clone()
-                .filter(|_| self.is_symmetric()),
+                .filter(|_| self.is_symmetric_encryption()),
         }
     }
 }

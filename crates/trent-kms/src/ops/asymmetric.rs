@@ -13,9 +13,17 @@ use trent_crypto::PrivateKey;
 use trent_crypto::asymmetric::{MessageKind, SignError, check_message};
 
 /// The private key of an asymmetric key; an internal error if it is missing (it never is).
-fn private_key(key: &CachedKey) -> Result<&PrivateKey, KmsError> {
-    key.private_key()
-        .ok_or_else(|| KmsError::Internal("The key has no key material.".into()))
+pub(super) fn private_key(key: &CachedKey) -> Result<&PrivateKey, KmsError> {
+    key.private_key().ok_or_else(no_material)
+}
+
+/// The key of an HMAC key; an internal error if it is missing (it never is).
+fn hmac_key(key: &CachedKey) -> Result<&trent_crypto::HmacKey, KmsError> {
+    key.hmac_key().ok_or_else(no_material)
+}
+
+fn no_material() -> KmsError {
+    KmsError::Internal("The key has no key material.".into())
 }
 
 /// What Sign and Verify share: validated inputs, and the key after every check.
@@ -218,9 +226,7 @@ impl Kms {
         v.finish()?;
         let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, "GenerateMac")?;
         dry_run(req.dry_run)?;
-        let hmac = key
-            .hmac_key()
-            .ok_or_else(|| KmsError::Internal("The key has no key material.".into()))?;
+        let hmac = hmac_key(&key)?;
         Ok(GenerateMacResponse {
             mac: Some(Blob::new(
                 hmac.sign(req.message.unwrap_or_default().as_slice()),
@@ -251,9 +257,7 @@ impl Kms {
         v.finish()?;
         let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, "VerifyMac")?;
         dry_run(req.dry_run)?;
-        let hmac = key
-            .hmac_key()
-            .ok_or_else(|| KmsError::Internal("The key has no key material.".into()))?;
+        let hmac = hmac_key(&key)?;
         if !hmac.verify(
             req.message.unwrap_or_default().as_slice(),
             req.mac.unwrap_or_default().as_slice(),
@@ -450,8 +454,10 @@ impl Kms {
     pub async fn generate_data_key_pair_without_plaintext(
         &self,
         caller: &Caller,
-        req: GenerateDataKeyPairRequest,
+        mut req: GenerateDataKeyPairRequest,
     ) -> Result<GenerateDataKeyPairResponse, KmsError> {
+        // Recipient is not a member of this operation: ignored like any unknown member.
+        req.recipient = None;
         let mut out = self
             .generate_data_key_pair_inner(caller, req, "GenerateDataKeyPairWithoutPlaintext")
             .await?;

@@ -30,7 +30,7 @@ pub(super) fn require_symmetric_encryption(
 ) -> Result<(), KmsError> {
     require_usage(key, keyspec::ENCRYPT_DECRYPT, op)?;
     let algorithm = algorithm.unwrap_or(SYMMETRIC_DEFAULT);
-    if algorithm != SYMMETRIC_DEFAULT || !key.record.is_symmetric() {
+    if algorithm != SYMMETRIC_DEFAULT || !key.record.is_symmetric_encryption() {
         return Err(incompatible_algorithm(algorithm, key));
     }
     Ok(())
@@ -143,9 +143,7 @@ impl Kms {
                 })
             }
             Encryption::Rsa(hash) => {
-                let private = key
-                    .private_key()
-                    .ok_or_else(|| KmsError::Internal("The key has no key material.".into()))?;
+                let private = super::asymmetric::private_key(key)?;
                 Ok(Sealed {
                     blob: Blob::new(private.oaep_encrypt(hash, plaintext)?),
                     algorithm: match hash {
@@ -180,14 +178,14 @@ impl Kms {
         };
         // A key given that is not a symmetric encryption key: its state and usage rules come
         // first (an HMAC or signing key is refused for its usage); an RSA key decrypts OAEP.
-        if let Some(key) = expected.as_ref().filter(|k| !k.record.is_symmetric()) {
+        if let Some(key) = expected
+            .as_ref()
+            .filter(|k| !k.record.is_symmetric_encryption())
+        {
             require_enabled(key)?;
             let hash = rsa_algorithm(key, algorithm, op)?;
             no_context(context)?;
-            let private = key
-                .private_key()
-                .ok_or_else(|| KmsError::Internal("The key has no key material.".into()))?;
-            let plaintext = private.oaep_decrypt(hash, blob)?;
+            let plaintext = super::asymmetric::private_key(key)?.oaep_decrypt(hash, blob)?;
             return Ok(Opened {
                 key: key.clone(),
                 plaintext: Blob(plaintext),
