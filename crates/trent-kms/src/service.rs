@@ -547,6 +547,28 @@ mod tests {
         haystack.windows(needle.len()).any(|w| w == needle)
     }
 
+    /// A key record of `spec` and `usage` in the test account, with no material yet.
+    fn test_record(key_id: &str, spec: &str, usage: &str) -> KeyRecord {
+        KeyRecord {
+            key_id: key_id.into(),
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            creation_date: 0.0,
+            description: String::new(),
+            key_usage: usage.into(),
+            key_spec: spec.into(),
+            origin: "AWS_KMS".into(),
+            key_manager: "CUSTOMER".into(),
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            policy: "{}".into(),
+            tags: vec![],
+            current_material: None,
+            multi_region: false,
+        }
+    }
+
     #[tokio::test]
     async fn private_and_hmac_keys_are_never_on_disk_in_the_clear_and_survive_a_reload() {
         use trent_crypto::asymmetric::{AsymmetricSpec, MessageKind, SigningScheme};
@@ -557,34 +579,16 @@ mod tests {
         let kms = Kms::open(store.clone(), root.clone()).await.unwrap();
         let pkcs8 = AsymmetricSpec::EccNistP256.generate().unwrap();
         let hmac: Vec<u8> = (0..32u32).map(|i| (i * 53 + 7) as u8).collect();
-        let base = KeyRecord {
-            key_id: String::new(),
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            creation_date: 0.0,
-            description: String::new(),
-            key_usage: "SIGN_VERIFY".into(),
-            key_spec: "ECC_NIST_P256".into(),
-            origin: "AWS_KMS".into(),
-            key_manager: "CUSTOMER".into(),
-            state: KeyState::Enabled,
-            deletion_date: None,
-            pending_window_days: None,
-            policy: "{}".into(),
-            tags: vec![],
-            current_material: None,
-            multi_region: false,
-        };
-        let ec = KeyRecord {
-            key_id: "11111111-1111-4111-8111-111111111111".into(),
-            ..base.clone()
-        };
-        let mac = KeyRecord {
-            key_id: "22222222-2222-4222-8222-222222222222".into(),
-            key_usage: "GENERATE_VERIFY_MAC".into(),
-            key_spec: "HMAC_256".into(),
-            ..base
-        };
+        let ec = test_record(
+            "11111111-1111-4111-8111-111111111111",
+            "ECC_NIST_P256",
+            "SIGN_VERIFY",
+        );
+        let mac = test_record(
+            "22222222-2222-4222-8222-222222222222",
+            "HMAC_256",
+            "GENERATE_VERIFY_MAC",
+        );
         let signed = {
             let key = kms
                 .insert_key_with(ec, KeyMaterial::from_bytes(pkcs8.clone()))
@@ -653,24 +657,11 @@ mod tests {
         let store = Arc::new(SqliteStore::open(&dir.path().join("trent.db")).unwrap());
         let kms = Kms::open(store, Arc::new(root)).await.unwrap();
         let known: Vec<u8> = (0..32u32).map(|i| (i * 37 + 11) as u8).collect();
-        let record = KeyRecord {
-            key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            creation_date: 0.0,
-            description: String::new(),
-            key_usage: "ENCRYPT_DECRYPT".into(),
-            key_spec: "SYMMETRIC_DEFAULT".into(),
-            origin: "AWS_KMS".into(),
-            key_manager: "CUSTOMER".into(),
-            state: KeyState::Enabled,
-            deletion_date: None,
-            pending_window_days: None,
-            policy: "{}".into(),
-            tags: vec![],
-            current_material: None,
-            multi_region: false,
-        };
+        let record = test_record(
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "SYMMETRIC_DEFAULT",
+            "ENCRYPT_DECRYPT",
+        );
         let key = kms
             .insert_key_with(
                 record,

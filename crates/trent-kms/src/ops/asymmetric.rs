@@ -210,18 +210,7 @@ impl Kms {
         req: GenerateMacRequest,
     ) -> Result<GenerateMacResponse, KmsError> {
         let mut v = Violations::new();
-        v.required("Message", &req.message).blob_len(
-            "Message",
-            req.message.as_ref().map(Blob::as_slice),
-            1,
-            4096,
-        );
-        check_key_id(&mut v, "KeyId", &req.key_id);
-        v.required("MacAlgorithm", &req.mac_algorithm).one_of(
-            "MacAlgorithm",
-            req.mac_algorithm.as_deref(),
-            MAC_ALGORITHMS,
-        );
+        check_mac_members(&mut v, &req.message, &req.key_id, &req.mac_algorithm);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, "GenerateMac")?;
@@ -242,16 +231,8 @@ impl Kms {
         req: VerifyMacRequest,
     ) -> Result<VerifyMacResponse, KmsError> {
         let mut v = Violations::new();
-        v.required("Message", &req.message).blob_len(
-            "Message",
-            req.message.as_ref().map(Blob::as_slice),
-            1,
-            4096,
-        );
-        check_key_id(&mut v, "KeyId", &req.key_id);
-        v.required("MacAlgorithm", &req.mac_algorithm)
-            .one_of("MacAlgorithm", req.mac_algorithm.as_deref(), MAC_ALGORITHMS)
-            .required("Mac", &req.mac)
+        check_mac_members(&mut v, &req.message, &req.key_id, &req.mac_algorithm);
+        v.required("Mac", &req.mac)
             .blob_len("Mac", req.mac.as_ref().map(Blob::as_slice), 1, 6144);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
@@ -464,6 +445,27 @@ impl Kms {
         out.private_key_plaintext = None;
         Ok(out)
     }
+}
+
+/// Message, KeyId and MacAlgorithm of GenerateMac and VerifyMac, in the model's member order.
+fn check_mac_members(
+    v: &mut Violations,
+    message: &Option<Blob>,
+    key_id: &Option<String>,
+    algorithm: &Option<String>,
+) {
+    v.required("Message", message).blob_len(
+        "Message",
+        message.as_ref().map(Blob::as_slice),
+        1,
+        4096,
+    );
+    check_key_id(v, "KeyId", key_id);
+    v.required("MacAlgorithm", algorithm).one_of(
+        "MacAlgorithm",
+        algorithm.as_deref(),
+        MAC_ALGORITHMS,
+    );
 }
 
 fn digest_length(algorithm: &str) -> KmsError {
