@@ -499,16 +499,22 @@ fn parsed(
     ParsedPublicKey::new(alg, public).map_err(|_| bad(spec))
 }
 
-fn der_of(
-    d: impl AsDer<aws_lc_rs::encoding::PublicKeyX509Der<'static>>,
-) -> Result<Vec<u8>, CryptoError> {
-    Ok(d.as_der()?.as_ref().to_vec())
+/// The DER SubjectPublicKeyInfo of a DER PKCS#8 private key of `spec`, without preparing
+/// anything else (what GenerateDataKeyPair returns next to a fresh private key).
+pub fn public_key_der(spec: AsymmetricSpec, pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    Pkey::parse_private(pkcs8)
+        .map_err(|_| bad(spec))?
+        .public_der()
 }
 
 impl PrivateKey {
     /// Parse a DER PKCS#8 private key of `spec`, preparing every object its operations use.
     pub fn from_pkcs8(spec: AsymmetricSpec, der: &[u8]) -> Result<PrivateKey, CryptoError> {
-        let (inner, public_der) = if spec.is_rsa() {
+        // The key once as an EVP_PKEY: its public half for every spec, and the object the
+        // ML-DSA external-mu and ML-KEM paths use.
+        let evp = Pkey::parse_private(der).map_err(|_| bad(spec))?;
+        let public = PublicKey::from_spki(spec, &evp.public_der()?)?;
+        let inner = if spec.is_rsa() {
             let signing = signature::RsaKeyPair::from_pkcs8(der).map_err(|_| bad(spec))?;
             if Some(signing.public_modulus_len()) != spec.rsa_size().map(KeySize::len) {
                 return Err(bad(spec));
@@ -516,15 +522,11 @@ impl PrivateKey {
             let private = PrivateDecryptingKey::from_pkcs8(der).map_err(|_| bad(spec))?;
             let encrypting = OaepPublicEncryptingKey::new(private.public_key())?;
             let decrypting = OaepPrivateDecryptingKey::new(private)?;
-            let public_der = der_of(signing.public_key().clone())?;
-            (
-                Inner::Rsa(Box::new(RsaKey {
-                    signing,
-                    decrypting,
-                    encrypting,
-                })),
-                public_der,
-            )
+            Inner::Rsa(Box::new(RsaKey {
+                signing,
+                decrypting,
+                encrypting,
+            }))
         } else if let Some((sign_alg, _, hash)) = spec.ecdsa() {
             let signing =
                 signature::EcdsaKeyPair::from_pkcs8(sign_alg, der).map_err(|_| bad(spec))?;
@@ -535,15 +537,11 @@ impl PrivateKey {
                 )),
                 None => None,
             };
-            let public_der = der_of(signing.public_key().clone())?;
-            (
-                Inner::Ec(Box::new(EcKey {
-                    signing,
-                    hash,
-                    agreement,
-                })),
-                public_der,
-            )
+            Inner::Ec(Box::new(EcKey {
+                signing,
+                hash,
+                agreement,
+            }))
         } else if spec == AsymmetricSpec::EccNistEdwards25519 {
             let signing = signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
                 .map_err(|_| bad(spec))?;
@@ -561,44 +559,29 @@ impl PrivateKey {
             }
             expanded[..32].copy_from_slice(seed.as_ref());
             expanded[32..].copy_from_slice(&public);
-            let public_der = der_of(signing.public_key().clone())?;
-            (
-                Inner::Ed25519(Box::new(Ed25519Key { signing, expanded })),
-                public_der,
-            )
+            Inner::Ed25519(Box::new(Ed25519Key { signing, expanded }))
         } else if let Some((sign_alg, _)) = spec.mldsa() {
             let signing =
                 signature::PqdsaKeyPair::from_pkcs8(sign_alg, der).map_err(|_| bad(spec))?;
-            let evp = Pkey::parse_private(der).map_err(|_| bad(spec))?;
-            let public_der = der_of(signing.public_key().clone())?;
-            (
-                Inner::MlDsa(Box::new(MlDsaKey {
-                    signature_len: sign_alg.signature_len(),
-                    signing,
-                    evp,
-                })),
-                public_der,
-            )
+            Inner::MlDsa(Box::new(MlDsaKey {
+                signature_len: sign_alg.signature_len(),
+                signing,
+                evp,
+            }))
         } else if let Some((alg, _)) = spec.mlkem() {
-            let evp = Pkey::parse_private(der).map_err(|_| bad(spec))?;
             let raw = evp.raw_private().map_err(|_| bad(spec))?;
             let decapsulation = DecapsulationKey::new(alg, &raw).map_err(|_| bad(spec))?;
             // From the parsed key's own public half: a DecapsulationKey built from raw bytes
             // has none to give.
             let encapsulation =
                 EncapsulationKey::new(alg, &evp.raw_public()?).map_err(|_| bad(spec))?;
-            let public_der = evp.public_der()?;
-            (
-                Inner::MlKem(Box::new(MlKemKey {
-                    decapsulation,
-                    encapsulation,
-                })),
-                public_der,
-            )
+            Inner::MlKem(Box::new(MlKemKey {
+                decapsulation,
+                encapsulation,
+            }))
         } else {
             return Err(bad(spec));
         };
-        let public = PublicKey::from_spki(spec, &public_der)?;
         Ok(PrivateKey {
             spec,
             inner,

@@ -151,13 +151,19 @@ pub fn message_kind(name: &str) -> MessageKind {
     }
 }
 
+/// The name of an OAEP variant: the one mapping between the two.
+pub fn oaep_name(hash: OaepHash) -> &'static str {
+    match hash {
+        OaepHash::Sha1 => "RSAES_OAEP_SHA_1",
+        OaepHash::Sha256 => "RSAES_OAEP_SHA_256",
+    }
+}
+
 /// The OAEP hash of an RSA encryption algorithm name.
 pub fn oaep_hash(algorithm: &str) -> Option<OaepHash> {
-    match algorithm {
-        "RSAES_OAEP_SHA_1" => Some(OaepHash::Sha1),
-        "RSAES_OAEP_SHA_256" => Some(OaepHash::Sha256),
-        _ => None,
-    }
+    [OaepHash::Sha1, OaepHash::Sha256]
+        .into_iter()
+        .find(|h| oaep_name(*h) == algorithm)
 }
 
 #[cfg(test)]

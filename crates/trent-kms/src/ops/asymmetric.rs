@@ -408,9 +408,7 @@ impl Kms {
         super::crypto::require_symmetric_encryption(&key, None, op)?;
         dry_run(req.dry_run)?;
         let private = self.keypool.take(spec).await?;
-        let public = PrivateKey::from_pkcs8(spec, &private)?
-            .public_key_der()
-            .to_vec();
+        let public = trent_crypto::asymmetric::public_key_der(spec, &private)?;
         let (blob, material) =
             self.seal(&key, &req.encryption_context.unwrap_or_default(), &private)?;
         Ok(GenerateDataKeyPairResponse {

@@ -146,10 +146,7 @@ impl Kms {
                 let private = super::asymmetric::private_key(key)?;
                 Ok(Sealed {
                     blob: Blob::new(private.oaep_encrypt(hash, plaintext)?),
-                    algorithm: match hash {
-                        OaepHash::Sha1 => "RSAES_OAEP_SHA_1".into(),
-                        OaepHash::Sha256 => "RSAES_OAEP_SHA_256".into(),
-                    },
+                    algorithm: keyspec::oaep_name(hash).into(),
                     material_id: None,
                 })
             }

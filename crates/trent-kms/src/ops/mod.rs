@@ -44,21 +44,8 @@ pub const KEY_SPECS: &[&str] = &[
     "ML_KEM_768",
     "ML_KEM_1024",
 ];
-pub const CUSTOMER_MASTER_KEY_SPECS: &[&str] = &[
-    "RSA_2048",
-    "RSA_3072",
-    "RSA_4096",
-    "ECC_NIST_P256",
-    "ECC_NIST_P384",
-    "ECC_NIST_P521",
-    "ECC_SECG_P256K1",
-    "SYMMETRIC_DEFAULT",
-    "HMAC_224",
-    "HMAC_256",
-    "HMAC_384",
-    "HMAC_512",
-    "SM2",
-];
+/// The deprecated CustomerMasterKeySpec enum: the KeySpec enum up to SM2.
+pub const CUSTOMER_MASTER_KEY_SPECS: &[&str] = KEY_SPECS.split_at(13).0;
 pub const ORIGINS: &[&str] = &["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"];
 pub const ENCRYPTION_ALGORITHMS: &[&str] = &[
     "SYMMETRIC_DEFAULT",
