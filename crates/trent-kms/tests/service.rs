@@ -1,10 +1,11 @@
 //! The service over a real (in-memory or file) SQLite store: lifecycle rules that need a clock or
 //! a restart, which the HTTP-level suites cannot reach directly.
 
+use std::path::Path;
 use std::sync::Arc;
 use trent_crypto::{LocalRootKey, RootKey};
 use trent_kms::api::*;
-use trent_kms::{Caller, Kms, KmsError};
+use trent_kms::{Caller, Kms, KmsError, OpenError};
 use trent_store::{SqliteStore, Store};
 
 fn caller() -> Caller {
@@ -15,10 +16,25 @@ fn caller() -> Caller {
     }
 }
 
+/// The ARN of a key of the test account in `region`.
+fn key_arn(region: &str, key_id: &str) -> String {
+    format!("arn:aws:kms:{region}:111122223333:key/{key_id}")
+}
+
+/// The error for a key that does not exist where the caller looked for it.
+fn not_found(key_arn: &str) -> KmsError {
+    KmsError::NotFound(format!("Key '{key_arn}' does not exist"))
+}
+
 async fn service() -> Kms {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let root: Arc<dyn RootKey> = Arc::new(LocalRootKey::ephemeral().unwrap());
     Kms::open(store, root).await.unwrap()
+}
+
+/// Open the service over the SQLite file `db`.
+async fn open_file(db: &Path, root: Arc<dyn RootKey>) -> Result<Kms, OpenError> {
+    Kms::open(Arc::new(SqliteStore::open(db).unwrap()), root).await
 }
 
 async fn new_key(kms: &Kms) -> String {
@@ -30,70 +46,54 @@ async fn new_key(kms: &Kms) -> String {
         .key_id
 }
 
+async fn create_alias(kms: &Kms, alias_name: &str, key_id: &str) {
+    let req = AliasRequest {
+        alias_name: Some(alias_name.into()),
+        target_key_id: Some(key_id.into()),
+    };
+    kms.create_alias(&caller(), req).await.unwrap();
+}
+
+async fn schedule_deletion(kms: &Kms, key_id: &str, pending_window_in_days: Option<i64>) {
+    let req = ScheduleKeyDeletionRequest {
+        key_id: Some(key_id.into()),
+        pending_window_in_days,
+    };
+    kms.schedule_key_deletion(&caller(), req).await.unwrap();
+}
+
+async fn describe(kms: &Kms, c: &Caller, key_id: &str) -> Result<DescribeKeyResponse, KmsError> {
+    let req = DescribeKeyRequest {
+        key_id: Some(key_id.into()),
+        grant_tokens: None,
+    };
+    kms.describe_key(c, req).await
+}
+
+async fn aliases(kms: &Kms) -> Vec<AliasListEntry> {
+    kms.list_aliases(&caller(), ListAliasesRequest::default())
+        .await
+        .unwrap()
+        .aliases
+}
+
 #[tokio::test]
 async fn keys_are_destroyed_when_their_window_ends_and_not_before() {
     let kms = service().await;
     let c = caller();
     let doomed = new_key(&kms).await;
     let kept = new_key(&kms).await;
-    kms.create_alias(
-        &c,
-        AliasRequest {
-            alias_name: Some("alias/doomed".into()),
-            target_key_id: Some(doomed.clone()),
-        },
-    )
-    .await
-    .unwrap();
-    kms.schedule_key_deletion(
-        &c,
-        ScheduleKeyDeletionRequest {
-            key_id: Some(doomed.clone()),
-            pending_window_in_days: Some(7),
-        },
-    )
-    .await
-    .unwrap();
+    create_alias(&kms, "alias/doomed", &doomed).await;
+    schedule_deletion(&kms, &doomed, Some(7)).await;
     kms.clock.advance(7 * 86_400 - 60);
     assert!(kms.destroy_due_keys().await.unwrap().is_empty());
     kms.clock.advance(120);
     let gone = kms.destroy_due_keys().await.unwrap();
-    assert_eq!(
-        gone,
-        vec![format!("arn:aws:kms:us-east-1:111122223333:key/{doomed}")]
-    );
-    let err = kms
-        .describe_key(
-            &c,
-            DescribeKeyRequest {
-                key_id: Some(doomed.clone()),
-                grant_tokens: None,
-            },
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        KmsError::NotFound(format!(
-            "Key 'arn:aws:kms:us-east-1:111122223333:key/{doomed}' does not exist"
-        ))
-    );
-    let aliases = kms
-        .list_aliases(&c, ListAliasesRequest::default())
-        .await
-        .unwrap();
-    assert!(aliases.aliases.is_empty());
-    assert!(
-        kms.describe_key(
-            &c,
-            DescribeKeyRequest {
-                key_id: Some(kept),
-                grant_tokens: None
-            }
-        )
-        .await
-        .is_ok()
-    );
+    assert_eq!(gone, vec![key_arn("us-east-1", &doomed)]);
+    let err = describe(&kms, &c, &doomed).await.unwrap_err();
+    assert_eq!(err, not_found(&key_arn("us-east-1", &doomed)));
+    assert!(aliases(&kms).await.is_empty());
+    assert!(describe(&kms, &c, &kept).await.is_ok());
 }
 
 #[tokio::test]
@@ -101,15 +101,7 @@ async fn a_cancelled_deletion_is_not_carried_out() {
     let kms = service().await;
     let c = caller();
     let key = new_key(&kms).await;
-    kms.schedule_key_deletion(
-        &c,
-        ScheduleKeyDeletionRequest {
-            key_id: Some(key.clone()),
-            pending_window_in_days: None,
-        },
-    )
-    .await
-    .unwrap();
+    schedule_deletion(&kms, &key, None).await;
     kms.cancel_key_deletion(
         &c,
         KeyIdRequest {
@@ -120,14 +112,7 @@ async fn a_cancelled_deletion_is_not_carried_out() {
     .unwrap();
     kms.clock.advance(31 * 86_400);
     assert!(kms.destroy_due_keys().await.unwrap().is_empty());
-    let meta = kms
-        .describe_key(
-            &c,
-            DescribeKeyRequest {
-                key_id: Some(key),
-                grant_tokens: None,
-            },
-        )
+    let meta = describe(&kms, &c, &key)
         .await
         .unwrap()
         .key_metadata
@@ -144,9 +129,7 @@ async fn a_reopened_store_decrypts_what_was_encrypted_and_refuses_another_root_k
     let root: Arc<dyn RootKey> = Arc::new(root);
     let c = caller();
     let blob = {
-        let kms = Kms::open(Arc::new(SqliteStore::open(&db).unwrap()), root.clone())
-            .await
-            .unwrap();
+        let kms = open_file(&db, root.clone()).await.unwrap();
         let key = new_key(&kms).await;
         kms.encrypt(
             &c,
@@ -161,9 +144,7 @@ async fn a_reopened_store_decrypts_what_was_encrypted_and_refuses_another_root_k
         .ciphertext_blob
         .unwrap()
     };
-    let kms = Kms::open(Arc::new(SqliteStore::open(&db).unwrap()), root)
-        .await
-        .unwrap();
+    let kms = open_file(&db, root).await.unwrap();
     let out = kms
         .decrypt(
             &c,
@@ -177,10 +158,7 @@ async fn a_reopened_store_decrypts_what_was_encrypted_and_refuses_another_root_k
     assert_eq!(out.plaintext.unwrap().as_slice(), b"kept");
 
     let other: Arc<dyn RootKey> = Arc::new(LocalRootKey::ephemeral().unwrap());
-    let err = Kms::open(Arc::new(SqliteStore::open(&db).unwrap()), other)
-        .await
-        .err()
-        .unwrap();
+    let err = open_file(&db, other).await.err().unwrap();
     assert_eq!(
         err.to_string(),
         "the root key does not match this data directory (wrong key file or passphrase)"
@@ -195,41 +173,19 @@ async fn keys_are_regional_and_accounts_are_separate() {
         region: "eu-west-1".into(),
         ..caller()
     };
-    let err = kms
-        .describe_key(
-            &elsewhere,
-            DescribeKeyRequest {
-                key_id: Some(key.clone()),
-                grant_tokens: None,
-            },
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        KmsError::NotFound(format!(
-            "Key 'arn:aws:kms:eu-west-1:111122223333:key/{key}' does not exist"
-        ))
-    );
+    let err = describe(&kms, &elsewhere, &key).await.unwrap_err();
+    assert_eq!(err, not_found(&key_arn("eu-west-1", &key)));
     let other_account = Caller {
         account: "444455556666".into(),
         principal_arn: "arn:aws:iam::444455556666:user/eve".into(),
         ..caller()
     };
-    let err = kms
-        .describe_key(
-            &other_account,
-            DescribeKeyRequest {
-                key_id: Some(format!("arn:aws:kms:us-east-1:111122223333:key/{key}")),
-                grant_tokens: None,
-            },
-        )
-        .await
-        .unwrap_err();
+    let arn = key_arn("us-east-1", &key);
+    let err = describe(&kms, &other_account, &arn).await.unwrap_err();
     assert_eq!(
         err,
         KmsError::AccessDenied(format!(
-            "User: arn:aws:iam::444455556666:user/eve is not authorized to perform: kms:DescribeKey on resource: arn:aws:kms:us-east-1:111122223333:key/{key} because no resource-based policy allows the kms:DescribeKey action"
+            "User: arn:aws:iam::444455556666:user/eve is not authorized to perform: kms:DescribeKey on resource: {arn} because no resource-based policy allows the kms:DescribeKey action"
         ))
     );
 }
@@ -238,22 +194,8 @@ async fn keys_are_regional_and_accounts_are_separate() {
 async fn reset_wipes_keys_and_aliases() {
     let kms = service().await;
     let key = new_key(&kms).await;
-    kms.create_alias(
-        &caller(),
-        AliasRequest {
-            alias_name: Some("alias/a".into()),
-            target_key_id: Some(key),
-        },
-    )
-    .await
-    .unwrap();
+    create_alias(&kms, "alias/a", &key).await;
     kms.reset().await.unwrap();
     assert_eq!(kms.key_count(), 0);
-    assert!(
-        kms.list_aliases(&caller(), ListAliasesRequest::default())
-            .await
-            .unwrap()
-            .aliases
-            .is_empty()
-    );
+    assert!(aliases(&kms).await.is_empty());
 }

@@ -62,117 +62,129 @@ fn insert_key(row: KeyRow) -> Write {
     }
 }
 
+fn update_key(row: KeyRow, expected_version: i64) -> Write {
+    Write::PutKey {
+        row,
+        expected_version: Some(expected_version),
+    }
+}
+
+fn put_material(scope: &Scope, key_id: &str, n: u8, created_at: i64) -> Write {
+    Write::PutMaterial(material(scope, key_id, n, created_at))
+}
+
+fn insert_alias(row: AliasRow) -> Write {
+    Write::PutAlias {
+        row,
+        replace: false,
+    }
+}
+
+fn replace_alias(row: AliasRow) -> Write {
+    Write::PutAlias { row, replace: true }
+}
+
+fn delete_key(scope: &Scope, key_id: &str) -> Write {
+    Write::DeleteKey {
+        scope: scope.clone(),
+        key_id: key_id.into(),
+    }
+}
+
+fn delete_alias(scope: &Scope, alias_name: &str) -> Write {
+    Write::DeleteAlias {
+        scope: scope.clone(),
+        alias_name: alias_name.into(),
+    }
+}
+
+/// Apply `writes` as one transaction.
+async fn apply(store: &SqliteStore, writes: Vec<Write>) -> Result<(), StoreError> {
+    store.apply(Transaction { writes }).await
+}
+
 async fn one(store: &SqliteStore, w: Write) -> Result<(), StoreError> {
-    store.apply(Transaction::new().push(w)).await
+    apply(store, vec![w]).await
+}
+
+async fn snapshot(store: &SqliteStore) -> Snapshot {
+    store.load_all().await.unwrap()
+}
+
+#[track_caller]
+fn assert_conflict(e: Result<(), StoreError>) {
+    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
 }
 
 fn mem() -> SqliteStore {
     SqliteStore::open_in_memory().expect("open in memory")
 }
 
+/// A fresh in-memory store holding `writes`, applied as one transaction.
+async fn store_with(writes: Vec<Write>) -> SqliteStore {
+    let store = mem();
+    apply(&store, writes).await.unwrap();
+    store
+}
+
 #[tokio::test]
 async fn empty_store_loads_empty_snapshot() {
     let store = mem();
-    assert_eq!(store.load_all().await.unwrap(), Snapshot::default());
+    assert_eq!(snapshot(&store).await, Snapshot::default());
     assert_eq!(store.list_principals().await.unwrap(), vec![]);
     assert_eq!(store.get_setting("anything").await.unwrap(), None);
     // An empty transaction is fine.
     store.apply(Transaction::new()).await.unwrap();
-    assert_eq!(store.load_all().await.unwrap(), Snapshot::default());
+    assert_eq!(snapshot(&store).await, Snapshot::default());
 }
 
 #[tokio::test]
 async fn put_key_insert_then_update_with_version() {
     let store = mem();
     let s = s1();
-    one(&store, insert_key(key(&s, "k1", 1, "{\"v\":1}")))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.load_all().await.unwrap().keys,
-        vec![key(&s, "k1", 1, "{\"v\":1}")]
-    );
+    let v1 = key(&s, "k1", 1, "{\"v\":1}");
+    let v2 = key(&s, "k1", 2, "{\"v\":2}");
+    one(&store, insert_key(v1.clone())).await.unwrap();
+    assert_eq!(snapshot(&store).await.keys, vec![v1]);
 
-    one(
-        &store,
-        Write::PutKey {
-            row: key(&s, "k1", 2, "{\"v\":2}"),
-            expected_version: Some(1),
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        store.load_all().await.unwrap().keys,
-        vec![key(&s, "k1", 2, "{\"v\":2}")]
-    );
+    one(&store, update_key(v2.clone(), 1)).await.unwrap();
+    assert_eq!(snapshot(&store).await.keys, vec![v2]);
 }
 
 #[tokio::test]
 async fn put_key_conflicts() {
-    let store = mem();
     let s = s1();
-    one(&store, insert_key(key(&s, "k1", 1, "a")))
-        .await
-        .unwrap();
+    let store = store_with(vec![insert_key(key(&s, "k1", 1, "a"))]).await;
 
-    // Insert of an existing key.
-    let e = one(&store, insert_key(key(&s, "k1", 1, "b"))).await;
-    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
-
-    // Update expecting a stale version.
-    let e = one(
-        &store,
-        Write::PutKey {
-            row: key(&s, "k1", 3, "c"),
-            expected_version: Some(2),
-        },
-    )
-    .await;
-    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
-
-    // Update of a missing key.
-    let e = one(
-        &store,
-        Write::PutKey {
-            row: key(&s, "nope", 2, "d"),
-            expected_version: Some(1),
-        },
-    )
-    .await;
-    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
+    for w in [
+        // Insert of an existing key.
+        insert_key(key(&s, "k1", 1, "b")),
+        // Update expecting a stale version.
+        update_key(key(&s, "k1", 3, "c"), 2),
+        // Update of a missing key.
+        update_key(key(&s, "nope", 2, "d"), 1),
+    ] {
+        assert_conflict(one(&store, w).await);
+    }
 
     // Nothing changed.
-    assert_eq!(
-        store.load_all().await.unwrap().keys,
-        vec![key(&s, "k1", 1, "a")]
-    );
+    assert_eq!(snapshot(&store).await.keys, vec![key(&s, "k1", 1, "a")]);
 }
 
 #[tokio::test]
 async fn same_key_id_in_other_scopes_is_distinct() {
-    let store = mem();
     let a = s1();
     let b = scope("111122223333", "eu-west-1");
     let c = scope("444455556666", "us-east-1");
-    store
-        .apply(
-            Transaction::new()
-                .push(insert_key(key(&a, "k", 1, "a")))
-                .push(insert_key(key(&b, "k", 1, "b")))
-                .push(insert_key(key(&c, "k", 1, "c")))
-                .push(Write::PutAlias {
-                    row: alias(&a, "alias/x", "k", 1, 1),
-                    replace: false,
-                })
-                .push(Write::PutAlias {
-                    row: alias(&b, "alias/x", "k", 2, 2),
-                    replace: false,
-                }),
-        )
-        .await
-        .unwrap();
-    let snap = store.load_all().await.unwrap();
+    let store = store_with(vec![
+        insert_key(key(&a, "k", 1, "a")),
+        insert_key(key(&b, "k", 1, "b")),
+        insert_key(key(&c, "k", 1, "c")),
+        insert_alias(alias(&a, "alias/x", "k", 1, 1)),
+        insert_alias(alias(&b, "alias/x", "k", 2, 2)),
+    ])
+    .await;
+    let snap = snapshot(&store).await;
     // Sorted by (account, region, key_id).
     assert_eq!(
         snap.keys,
@@ -191,172 +203,95 @@ async fn same_key_id_in_other_scopes_is_distinct() {
     );
 
     // Deleting the key in one scope leaves the others.
-    one(
-        &store,
-        Write::DeleteKey {
-            scope: a.clone(),
-            key_id: "k".into(),
-        },
-    )
-    .await
-    .unwrap();
-    let snap = store.load_all().await.unwrap();
+    one(&store, delete_key(&a, "k")).await.unwrap();
+    let snap = snapshot(&store).await;
     assert_eq!(snap.keys, vec![key(&b, "k", 1, "b"), key(&c, "k", 1, "c")]);
     assert_eq!(snap.aliases, vec![alias(&b, "alias/x", "k", 2, 2)]);
 }
 
 #[tokio::test]
 async fn put_material_and_duplicate_conflicts() {
-    let store = mem();
     let s = s1();
-    store
-        .apply(
-            Transaction::new()
-                .push(insert_key(key(&s, "k1", 1, "d")))
-                .push(Write::PutMaterial(material(&s, "k1", 2, 200)))
-                .push(Write::PutMaterial(material(&s, "k1", 1, 100))),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        store.load_all().await.unwrap().materials,
-        vec![material(&s, "k1", 1, 100), material(&s, "k1", 2, 200)]
-    );
+    let store = store_with(vec![
+        insert_key(key(&s, "k1", 1, "d")),
+        put_material(&s, "k1", 2, 200),
+        put_material(&s, "k1", 1, 100),
+    ])
+    .await;
+    let both = vec![material(&s, "k1", 1, 100), material(&s, "k1", 2, 200)];
+    assert_eq!(snapshot(&store).await.materials, both);
 
     let mut dup = material(&s, "k1", 1, 300);
     dup.wrapped = vec![9, 9, 9];
-    let e = one(&store, Write::PutMaterial(dup)).await;
-    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
-    assert_eq!(
-        store.load_all().await.unwrap().materials,
-        vec![material(&s, "k1", 1, 100), material(&s, "k1", 2, 200)]
-    );
+    assert_conflict(one(&store, Write::PutMaterial(dup)).await);
+    assert_eq!(snapshot(&store).await.materials, both);
 
     // The same material id under another key is a different row.
-    one(&store, Write::PutMaterial(material(&s, "k2", 1, 50)))
-        .await
-        .unwrap();
-    assert_eq!(store.load_all().await.unwrap().materials.len(), 3);
+    one(&store, put_material(&s, "k2", 1, 50)).await.unwrap();
+    assert_eq!(snapshot(&store).await.materials.len(), 3);
 }
 
 #[tokio::test]
 async fn alias_insert_exists_replace_delete() {
-    let store = mem();
     let s = s1();
-    store
-        .apply(
-            Transaction::new()
-                .push(insert_key(key(&s, "k1", 1, "1")))
-                .push(insert_key(key(&s, "k2", 1, "2")))
-                .push(Write::PutAlias {
-                    row: alias(&s, "alias/app", "k1", 10, 10),
-                    replace: false,
-                }),
-        )
-        .await
-        .unwrap();
+    let store = store_with(vec![
+        insert_key(key(&s, "k1", 1, "1")),
+        insert_key(key(&s, "k2", 1, "2")),
+        insert_alias(alias(&s, "alias/app", "k1", 10, 10)),
+    ])
+    .await;
     assert_eq!(
-        store.load_all().await.unwrap().aliases,
+        snapshot(&store).await.aliases,
         vec![alias(&s, "alias/app", "k1", 10, 10)]
     );
 
     // Insert of a taken name.
-    let e = one(
-        &store,
-        Write::PutAlias {
-            row: alias(&s, "alias/app", "k2", 20, 20),
-            replace: false,
-        },
-    )
-    .await;
-    match e {
+    match one(&store, insert_alias(alias(&s, "alias/app", "k2", 20, 20))).await {
         Err(StoreError::AliasExists(name)) => assert_eq!(name, "alias/app"),
         other => panic!("expected AliasExists, got {other:?}"),
     }
 
     // Replace keeps created_at and updates key_id and updated_at.
-    one(
-        &store,
-        Write::PutAlias {
-            row: alias(&s, "alias/app", "k2", 999, 30),
-            replace: true,
-        },
-    )
-    .await
-    .unwrap();
+    one(&store, replace_alias(alias(&s, "alias/app", "k2", 999, 30)))
+        .await
+        .unwrap();
     assert_eq!(
-        store.load_all().await.unwrap().aliases,
+        snapshot(&store).await.aliases,
         vec![alias(&s, "alias/app", "k2", 10, 30)]
     );
 
     // Replace of a missing alias.
-    let e = one(
-        &store,
-        Write::PutAlias {
-            row: alias(&s, "alias/missing", "k2", 40, 40),
-            replace: true,
-        },
-    )
-    .await;
-    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
-    assert_eq!(store.load_all().await.unwrap().aliases.len(), 1);
+    let missing = alias(&s, "alias/missing", "k2", 40, 40);
+    assert_conflict(one(&store, replace_alias(missing)).await);
+    assert_eq!(snapshot(&store).await.aliases.len(), 1);
 
     // Delete, then delete again (not an error).
     for _ in 0..2 {
-        one(
-            &store,
-            Write::DeleteAlias {
-                scope: s.clone(),
-                alias_name: "alias/app".into(),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(store.load_all().await.unwrap().aliases, vec![]);
+        one(&store, delete_alias(&s, "alias/app")).await.unwrap();
+        assert_eq!(snapshot(&store).await.aliases, vec![]);
     }
     // The keys are untouched.
-    assert_eq!(store.load_all().await.unwrap().keys.len(), 2);
+    assert_eq!(snapshot(&store).await.keys.len(), 2);
 }
 
 #[tokio::test]
 async fn delete_key_cascades_only_its_own_rows() {
-    let store = mem();
     let s = s1();
-    store
-        .apply(
-            Transaction::new()
-                .push(insert_key(key(&s, "k1", 1, "1")))
-                .push(insert_key(key(&s, "k2", 1, "2")))
-                .push(Write::PutMaterial(material(&s, "k1", 1, 1)))
-                .push(Write::PutMaterial(material(&s, "k1", 2, 2)))
-                .push(Write::PutMaterial(material(&s, "k2", 3, 3)))
-                .push(Write::PutAlias {
-                    row: alias(&s, "alias/a", "k1", 1, 1),
-                    replace: false,
-                })
-                .push(Write::PutAlias {
-                    row: alias(&s, "alias/b", "k1", 1, 1),
-                    replace: false,
-                })
-                .push(Write::PutAlias {
-                    row: alias(&s, "alias/c", "k2", 1, 1),
-                    replace: false,
-                }),
-        )
-        .await
-        .unwrap();
+    let store = store_with(vec![
+        insert_key(key(&s, "k1", 1, "1")),
+        insert_key(key(&s, "k2", 1, "2")),
+        put_material(&s, "k1", 1, 1),
+        put_material(&s, "k1", 2, 2),
+        put_material(&s, "k2", 3, 3),
+        insert_alias(alias(&s, "alias/a", "k1", 1, 1)),
+        insert_alias(alias(&s, "alias/b", "k1", 1, 1)),
+        insert_alias(alias(&s, "alias/c", "k2", 1, 1)),
+    ])
+    .await;
 
-    one(
-        &store,
-        Write::DeleteKey {
-            scope: s.clone(),
-            key_id: "k1".into(),
-        },
-    )
-    .await
-    .unwrap();
+    one(&store, delete_key(&s, "k1")).await.unwrap();
     assert_eq!(
-        store.load_all().await.unwrap(),
+        snapshot(&store).await,
         Snapshot {
             keys: vec![key(&s, "k2", 1, "2")],
             materials: vec![material(&s, "k2", 3, 3)],
@@ -365,114 +300,70 @@ async fn delete_key_cascades_only_its_own_rows() {
     );
 
     // Deleting a missing key is not an error and changes nothing.
-    one(
-        &store,
-        Write::DeleteKey {
-            scope: s.clone(),
-            key_id: "k1".into(),
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(store.load_all().await.unwrap().keys.len(), 1);
+    one(&store, delete_key(&s, "k1")).await.unwrap();
+    assert_eq!(snapshot(&store).await.keys.len(), 1);
 }
 
 #[tokio::test]
 async fn failed_transaction_rolls_back_every_write() {
-    let store = mem();
     let s = s1();
-    store
-        .apply(
-            Transaction::new()
-                .push(insert_key(key(&s, "k1", 1, "orig")))
-                .push(Write::PutAlias {
-                    row: alias(&s, "alias/taken", "k1", 1, 1),
-                    replace: false,
-                }),
-        )
-        .await
-        .unwrap();
-    let before = store.load_all().await.unwrap();
+    let store = store_with(vec![
+        insert_key(key(&s, "k1", 1, "orig")),
+        insert_alias(alias(&s, "alias/taken", "k1", 1, 1)),
+    ])
+    .await;
+    let before = snapshot(&store).await;
 
     // Every kind of write, then a failing one.
-    let e = store
-        .apply(
-            Transaction::new()
-                .push(insert_key(key(&s, "k2", 1, "new")))
-                .push(Write::PutMaterial(material(&s, "k2", 1, 1)))
-                .push(Write::PutKey {
-                    row: key(&s, "k1", 2, "changed"),
-                    expected_version: Some(1),
-                })
-                .push(Write::PutAlias {
-                    row: alias(&s, "alias/new", "k2", 1, 1),
-                    replace: false,
-                })
-                .push(Write::DeleteAlias {
-                    scope: s.clone(),
-                    alias_name: "alias/taken".into(),
-                })
-                .push(Write::DeleteKey {
-                    scope: s.clone(),
-                    key_id: "k1".into(),
-                })
-                .push(insert_key(key(&s, "k2", 1, "again"))),
-        )
-        .await;
-    assert!(matches!(e, Err(StoreError::Conflict(_))), "{e:?}");
-    assert_eq!(store.load_all().await.unwrap(), before);
+    let e = apply(
+        &store,
+        vec![
+            insert_key(key(&s, "k2", 1, "new")),
+            put_material(&s, "k2", 1, 1),
+            update_key(key(&s, "k1", 2, "changed"), 1),
+            insert_alias(alias(&s, "alias/new", "k2", 1, 1)),
+            delete_alias(&s, "alias/taken"),
+            delete_key(&s, "k1"),
+            insert_key(key(&s, "k2", 1, "again")),
+        ],
+    )
+    .await;
+    assert_conflict(e);
+    assert_eq!(snapshot(&store).await, before);
 
     // Failing on AliasExists rolls back too.
-    let e = store
-        .apply(
-            Transaction::new()
-                .push(insert_key(key(&s, "k3", 1, "x")))
-                .push(Write::PutAlias {
-                    row: alias(&s, "alias/taken", "k3", 1, 1),
-                    replace: false,
-                }),
-        )
-        .await;
+    let e = apply(
+        &store,
+        vec![
+            insert_key(key(&s, "k3", 1, "x")),
+            insert_alias(alias(&s, "alias/taken", "k3", 1, 1)),
+        ],
+    )
+    .await;
     assert!(matches!(e, Err(StoreError::AliasExists(_))), "{e:?}");
-    assert_eq!(store.load_all().await.unwrap(), before);
+    assert_eq!(snapshot(&store).await, before);
 
     // The connection is usable after a rollback.
     one(&store, insert_key(key(&s, "k4", 1, "ok")))
         .await
         .unwrap();
-    assert_eq!(store.load_all().await.unwrap().keys.len(), 2);
+    assert_eq!(snapshot(&store).await.keys.len(), 2);
 }
 
 #[tokio::test]
 async fn writes_within_one_transaction_see_each_other() {
-    let store = mem();
     let s = s1();
-    store
-        .apply(
-            Transaction::new()
-                .push(insert_key(key(&s, "k1", 1, "v1")))
-                .push(Write::PutKey {
-                    row: key(&s, "k1", 2, "v2"),
-                    expected_version: Some(1),
-                })
-                .push(Write::PutAlias {
-                    row: alias(&s, "alias/a", "k1", 5, 5),
-                    replace: false,
-                })
-                .push(Write::PutAlias {
-                    row: alias(&s, "alias/a", "k9", 0, 6),
-                    replace: true,
-                })
-                .push(insert_key(key(&s, "gone", 1, "g")))
-                .push(Write::DeleteKey {
-                    scope: s.clone(),
-                    key_id: "gone".into(),
-                }),
-        )
-        .await
-        .unwrap();
+    let store = store_with(vec![
+        insert_key(key(&s, "k1", 1, "v1")),
+        update_key(key(&s, "k1", 2, "v2"), 1),
+        insert_alias(alias(&s, "alias/a", "k1", 5, 5)),
+        replace_alias(alias(&s, "alias/a", "k9", 0, 6)),
+        insert_key(key(&s, "gone", 1, "g")),
+        delete_key(&s, "gone"),
+    ])
+    .await;
     assert_eq!(
-        store.load_all().await.unwrap(),
+        snapshot(&store).await,
         Snapshot {
             keys: vec![key(&s, "k1", 2, "v2")],
             materials: vec![],
@@ -483,26 +374,19 @@ async fn writes_within_one_transaction_see_each_other() {
 
 #[tokio::test]
 async fn reset_keeps_principals_and_settings() {
-    let store = mem();
     let s = s1();
-    store
-        .apply(
-            Transaction::new()
-                .push(insert_key(key(&s, "k1", 1, "1")))
-                .push(Write::PutMaterial(material(&s, "k1", 1, 1)))
-                .push(Write::PutAlias {
-                    row: alias(&s, "alias/a", "k1", 1, 1),
-                    replace: false,
-                }),
-        )
-        .await
-        .unwrap();
+    let store = store_with(vec![
+        insert_key(key(&s, "k1", 1, "1")),
+        put_material(&s, "k1", 1, 1),
+        insert_alias(alias(&s, "alias/a", "k1", 1, 1)),
+    ])
+    .await;
     let p = principal("AKIAEXAMPLE", "111122223333", b"wrapped", 7);
     store.put_principal(p.clone()).await.unwrap();
     store.put_setting("root.check", b"\x01\x02").await.unwrap();
 
     store.reset().await.unwrap();
-    assert_eq!(store.load_all().await.unwrap(), Snapshot::default());
+    assert_eq!(snapshot(&store).await, Snapshot::default());
     assert_eq!(store.list_principals().await.unwrap(), vec![p]);
     assert_eq!(
         store.get_setting("root.check").await.unwrap(),
@@ -511,13 +395,9 @@ async fn reset_keeps_principals_and_settings() {
 
     // Reset of an empty store, and the store is still writable.
     store.reset().await.unwrap();
-    one(&store, insert_key(key(&s, "k1", 1, "again")))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.load_all().await.unwrap().keys,
-        vec![key(&s, "k1", 1, "again")]
-    );
+    let again = key(&s, "k1", 1, "again");
+    one(&store, insert_key(again.clone())).await.unwrap();
+    assert_eq!(snapshot(&store).await.keys, vec![again]);
 }
 
 #[tokio::test]
@@ -591,8 +471,8 @@ async fn in_memory_stores_are_independent() {
     let a = mem();
     let b = mem();
     one(&a, insert_key(key(&s1(), "k", 1, "x"))).await.unwrap();
-    assert_eq!(a.load_all().await.unwrap().keys.len(), 1);
-    assert_eq!(b.load_all().await.unwrap(), Snapshot::default());
+    assert_eq!(snapshot(&a).await.keys.len(), 1);
+    assert_eq!(snapshot(&b).await, Snapshot::default());
     assert_eq!(a.path(), None);
 }
 
