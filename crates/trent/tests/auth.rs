@@ -190,15 +190,8 @@ async fn restart_keeps_credentials_and_keys() {
     let dir = data_dir(&tmp);
     let server = Server::on_dir(&dir);
     let (ak, sk) = (server.access_key.clone(), server.secret_key.clone());
-    let id = server
-        .client()
-        .create_key()
-        .description("kept")
-        .send()
+    let id = created_key(server.client().create_key().description("kept"))
         .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
         .key_id()
         .to_owned();
     drop(server);

@@ -42,15 +42,7 @@ async fn moto_api_reset_wipes_everything() {
     let server = Server::dev();
     let kms = server.client();
     let west = server.client_in(OTHER_REGION);
-    let id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let id = created_key(kms.create_key()).await.key_id().to_owned();
     kms.create_alias()
         .alias_name("alias/before-reset")
         .target_key_id(&id)

@@ -5,7 +5,15 @@
 mod common;
 
 use aws_sdk_kms::Client;
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::RequestId;
+use aws_sdk_kms::operation::create_alias::{CreateAliasError, CreateAliasOutput};
+use aws_sdk_kms::operation::decrypt::builders::DecryptFluentBuilder;
+use aws_sdk_kms::operation::encrypt::builders::EncryptFluentBuilder;
+use aws_sdk_kms::operation::re_encrypt::builders::ReEncryptFluentBuilder;
+use aws_sdk_kms::operation::schedule_key_deletion::ScheduleKeyDeletionOutput;
+use aws_sdk_kms::operation::tag_resource::builders::TagResourceFluentBuilder;
+use aws_sdk_kms::operation::update_alias::{UpdateAliasError, UpdateAliasOutput};
 use aws_sdk_kms::primitives::Blob;
 // CustomerMasterKeySpec is deprecated in the model, but clients still read it: it must be right.
 #[allow(deprecated)]
@@ -16,6 +24,7 @@ use aws_sdk_kms::types::{
 };
 use common::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::{Debug, Display};
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -36,33 +45,197 @@ fn pending_deletion_msg(key_id: &str) -> String {
     format!("{} is pending deletion.", arn(key_id))
 }
 
+/// The out-of-range values of a `limit` (or `numberOfBytes`) from 1 to `max`, each with the rule
+/// it breaks.
+fn limit_cases(max: i32) -> [(i32, String); 2] {
+    [
+        (0, "have value greater than or equal to 1".to_owned()),
+        (max + 1, format!("have value less than or equal to {max}")),
+    ]
+}
+
+/// Asserts a List operation refuses a Limit outside 1..=`max` and a Marker it did not issue.
+/// `list(limit, marker)` sends the request.
+async fn assert_paging_input_checked<Fut, O, E>(
+    max: i32,
+    list: impl Fn(Option<i32>, Option<&str>) -> Fut,
+) where
+    Fut: Future<Output = Result<O, SdkError<E>>>,
+    O: Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    for (limit, rule) in limit_cases(max) {
+        assert_error(
+            list(Some(limit), None).await,
+            "ValidationException",
+            &validation_msg(limit, "limit", &rule),
+        );
+    }
+    assert_code(
+        list(None, Some("not-a-marker")).await,
+        "InvalidMarkerException",
+    );
+}
+
+fn alias_not_found_msg(name: &str) -> String {
+    format!("Alias {} is not found.", alias_arn_of(name))
+}
+
 fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().tag_key(k).tag_value(v).build().unwrap()
 }
 
-fn context(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+/// A map of string pairs: an encryption context, or the tags a key should have.
+fn string_map<M: FromIterator<(String, String)>>(pairs: &[(&str, &str)]) -> M {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-async fn create_key(kms: &Client) -> KeyMetadata {
-    kms.create_key()
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata
-        .expect("KeyMetadata")
+/// `1 validation error detected: Value '<value>' at '<field>' failed to satisfy constraint: Member must <rule>`
+fn validation_msg(value: impl Display, field: &str, rule: &str) -> String {
+    format!(
+        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must {rule}"
+    )
 }
 
-async fn create_alias(kms: &Client, name: &str, key_id: &str) {
+/// Asserts `result` failed with HTTP 400, `NotFoundException` and the message for the missing key
+/// `key_id` in this account and us-east-1.
+#[track_caller]
+fn assert_not_found<O, E>(result: Result<O, SdkError<E>>, key_id: &str)
+where
+    O: Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    assert_error(
+        result,
+        "NotFoundException",
+        &not_found_message(REGION, ACCOUNT, key_id),
+    );
+}
+
+/// Asserts `result` failed with HTTP 400, `InvalidCiphertextException` and no message.
+#[track_caller]
+fn assert_invalid_ciphertext<O, E>(result: Result<O, SdkError<E>>) -> ServiceFailure
+where
+    O: Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    assert_error(result, "InvalidCiphertextException", "")
+}
+
+/// Asserts every failure is HTTP 400 with error `code` and exactly `msg`; `what` names the case.
+#[track_caller]
+fn assert_failures<W: Display>(
+    failures: impl IntoIterator<Item = (W, ServiceFailure)>,
+    code: &str,
+    msg: &str,
+) {
+    for (what, f) in failures {
+        assert_eq!(
+            (f.code.as_str(), f.message_text(), f.status),
+            (code, msg, 400),
+            "{what}: unexpected error {f:?}"
+        );
+    }
+}
+
+/// Asserts `f` is HTTP 400 `IncorrectKeyException` with one of the messages AWS uses for it.
+#[track_caller]
+fn assert_incorrect_key(f: &ServiceFailure, what: &str) {
+    assert_eq!(
+        (f.code.as_str(), f.status),
+        ("IncorrectKeyException", 400),
+        "{what}: {f:?}"
+    );
+    assert!(
+        INCORRECT_KEY_MESSAGES.contains(&f.message_text()),
+        "{what}: {f:?}"
+    );
+}
+
+/// Asserts `f` is HTTP 400 `ValidationException` with a message that starts with `prefix`.
+#[track_caller]
+fn assert_validation_prefix(f: &ServiceFailure, prefix: &str) {
+    assert_eq!((f.code.as_str(), f.status), ("ValidationException", 400));
+    assert!(f.message_text().starts_with(prefix), "{f:?}");
+}
+
+/// The start of the message for a value outside the enum of `field`.
+fn enum_msg_prefix(value: &str, field: &str) -> String {
+    format!(
+        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy enum value set: ["
+    )
+}
+
+/// Encrypt of `plaintext` under `key_id`, to be completed and sent.
+fn encrypt_req(kms: &Client, key_id: &str, plaintext: impl Into<Vec<u8>>) -> EncryptFluentBuilder {
+    kms.encrypt().key_id(key_id).plaintext(Blob::new(plaintext))
+}
+
+/// Decrypt of `blob`, to be completed and sent.
+fn decrypt_req(kms: &Client, blob: impl Into<Vec<u8>>) -> DecryptFluentBuilder {
+    kms.decrypt().ciphertext_blob(Blob::new(blob))
+}
+
+/// ReEncrypt of `blob` to `destination`, to be completed and sent.
+fn re_encrypt_req(
+    kms: &Client,
+    blob: impl Into<Vec<u8>>,
+    destination: &str,
+) -> ReEncryptFluentBuilder {
+    kms.re_encrypt()
+        .ciphertext_blob(Blob::new(blob))
+        .destination_key_id(destination)
+}
+
+/// TagResource of `key_id` with `tags`, in order, to be sent.
+fn tag_req(
+    kms: &Client,
+    key_id: &str,
+    tags: impl IntoIterator<Item = Tag>,
+) -> TagResourceFluentBuilder {
+    tags.into_iter()
+        .fold(kms.tag_resource().key_id(key_id), |req, t| req.tags(t))
+}
+
+async fn create_key(kms: &Client) -> KeyMetadata {
+    created_key(kms.create_key()).await
+}
+
+async fn create_key_id(kms: &Client) -> String {
+    create_key(kms).await.key_id().to_owned()
+}
+
+async fn try_create_alias(
+    kms: &Client,
+    name: &str,
+    key_id: &str,
+) -> Result<CreateAliasOutput, SdkError<CreateAliasError>> {
     kms.create_alias()
         .alias_name(name)
         .target_key_id(key_id)
         .send()
         .await
+}
+
+async fn create_alias(kms: &Client, name: &str, key_id: &str) {
+    try_create_alias(kms, name, key_id)
+        .await
         .unwrap_or_else(|e| panic!("CreateAlias {name}: {e:?}"));
+}
+
+async fn try_update_alias(
+    kms: &Client,
+    name: &str,
+    key_id: &str,
+) -> Result<UpdateAliasOutput, SdkError<UpdateAliasError>> {
+    kms.update_alias()
+        .alias_name(name)
+        .target_key_id(key_id)
+        .send()
+        .await
 }
 
 async fn describe(kms: &Client, key_id: &str) -> KeyMetadata {
@@ -76,9 +249,21 @@ async fn describe(kms: &Client, key_id: &str) -> KeyMetadata {
 }
 
 async fn encrypt(kms: &Client, key_id: &str, plaintext: &[u8]) -> Vec<u8> {
-    kms.encrypt()
-        .key_id(key_id)
-        .plaintext(Blob::new(plaintext))
+    encrypt_in_context(kms, key_id, plaintext, &[]).await
+}
+
+/// Encrypt of `plaintext` under `key_id` with the encryption context `pairs` (none if empty).
+async fn encrypt_in_context(
+    kms: &Client,
+    key_id: &str,
+    plaintext: &[u8],
+    pairs: &[(&str, &str)],
+) -> Vec<u8> {
+    pairs
+        .iter()
+        .fold(encrypt_req(kms, key_id, plaintext), |req, (k, v)| {
+            req.encryption_context(*k, *v)
+        })
         .send()
         .await
         .expect("Encrypt")
@@ -88,8 +273,7 @@ async fn encrypt(kms: &Client, key_id: &str, plaintext: &[u8]) -> Vec<u8> {
 }
 
 async fn decrypt(kms: &Client, blob: &[u8]) -> Vec<u8> {
-    kms.decrypt()
-        .ciphertext_blob(Blob::new(blob))
+    decrypt_req(kms, blob)
         .send()
         .await
         .expect("Decrypt")
@@ -154,6 +338,8 @@ fn custom_policy(sid: &str) -> String {
         r#"{{"Version":"2012-10-17","Id":"custom","Statement":[{{"Sid":"{sid}","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#
     )
 }
+
+const DESCRIPTION_RULE: &str = "have length less than or equal to 8192";
 
 const INCORRECT_KEY_MESSAGES: [&str; 2] = [
     "The key ID in the request does not identify a CMK that can perform this operation.",
@@ -225,17 +411,14 @@ async fn create_key_with_description_tags_and_policy() {
     let server = Server::dev();
     let kms = server.client();
     let policy = custom_policy("KeepAdmin");
-    let md = kms
-        .create_key()
-        .description("payments key")
-        .policy(&policy)
-        .tags(tag("team", "payments"))
-        .tags(tag("empty", ""))
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata
-        .unwrap();
+    let md = created_key(
+        kms.create_key()
+            .description("payments key")
+            .policy(&policy)
+            .tags(tag("team", "payments"))
+            .tags(tag("empty", "")),
+    )
+    .await;
     let id = md.key_id();
     assert_eq!(md.description(), Some("payments key"));
     assert_eq!(describe(&kms, id).await.description(), Some("payments key"));
@@ -250,11 +433,10 @@ async fn create_key_with_description_tags_and_policy() {
     assert_eq!(got.policy(), Some(policy.as_str()));
     assert_eq!(got.policy_name(), Some("default"));
 
-    let expected: BTreeMap<String, String> = [("empty", ""), ("team", "payments")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    assert_eq!(tags_of(&kms, id).await, expected);
+    assert_eq!(
+        tags_of(&kms, id).await,
+        string_map(&[("empty", ""), ("team", "payments")])
+    );
 }
 
 #[tokio::test]
@@ -284,9 +466,7 @@ async fn create_key_rejects_bad_input_and_creates_nothing() {
     assert_error(
         kms.create_key().description(&long).send().await,
         "ValidationException",
-        &format!(
-            "1 validation error detected: Value '{long}' at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192"
-        ),
+        &validation_msg(&long, "description", DESCRIPTION_RULE),
     );
     let f = failure(
         kms.create_key()
@@ -294,13 +474,7 @@ async fn create_key_rejects_bad_input_and_creates_nothing() {
             .send()
             .await,
     );
-    assert_eq!((f.code.as_str(), f.status), ("ValidationException", 400));
-    assert!(
-        f.message_text().starts_with(
-            "1 validation error detected: Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: ["
-        ),
-        "{f:?}"
-    );
+    assert_validation_prefix(&f, &enum_msg_prefix("RANDOM", "keyUsage"));
 
     let keys = kms.list_keys().send().await.unwrap();
     assert!(
@@ -338,30 +512,11 @@ async fn unknown_and_malformed_key_ids_are_not_found() {
     let kms = server.client();
     let missing = "0b8e4e5c-5d0b-4a8e-9d2c-6f3a1b2c3d4e";
 
-    assert_error(
-        kms.describe_key().key_id(missing).send().await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
-    );
-    assert_error(
-        kms.describe_key().key_id(arn(missing)).send().await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
-    );
-    assert_error(
-        kms.encrypt()
-            .key_id(missing)
-            .plaintext(Blob::new("x"))
-            .send()
-            .await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
-    );
-    assert_error(
-        kms.enable_key().key_id(missing).send().await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
-    );
+    for key in [missing.to_owned(), arn(missing)] {
+        assert_not_found(kms.describe_key().key_id(key).send().await, missing);
+    }
+    assert_not_found(encrypt_req(&kms, missing, "x").send().await, missing);
+    assert_not_found(kms.enable_key().key_id(missing).send().await, missing);
     assert_error(
         kms.describe_key().key_id("fake-key-id").send().await,
         "NotFoundException",
@@ -375,19 +530,18 @@ async fn unknown_and_malformed_key_ids_are_not_found() {
         "NotFoundException",
         &format!("Invalid arn {OTHER_REGION}"),
     );
+    let no_alias = alias_not_found_msg("alias/nope");
     assert_error(
         kms.describe_key().key_id("alias/nope").send().await,
         "NotFoundException",
-        &format!("Alias {} is not found.", alias_arn_of("alias/nope")),
+        &no_alias,
     );
     assert_error(
-        kms.encrypt()
-            .key_id(alias_arn_of("alias/nope"))
-            .plaintext(Blob::new("x"))
+        encrypt_req(&kms, &alias_arn_of("alias/nope"), "x")
             .send()
             .await,
         "NotFoundException",
-        &format!("Alias {} is not found.", alias_arn_of("alias/nope")),
+        &no_alias,
     );
 
     // Typed error, as SDK users match on it.
@@ -430,12 +584,7 @@ async fn keys_are_regional() {
         ),
     );
     assert!(west.list_keys().send().await.unwrap().keys().is_empty());
-    let f = failure(
-        west.decrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
-            .send()
-            .await,
-    );
+    let f = failure(decrypt_req(&west, blob.clone()).send().await);
     assert_eq!(f.status, 400, "{f:?}");
     assert!(
         ["InvalidCiphertextException", "NotFoundException"].contains(&f.code.as_str()),
@@ -523,20 +672,13 @@ async fn list_keys_paginates() {
     assert_eq!(pages, vec![(2, true), (2, true), (1, false)]);
     assert_eq!(seen, created);
 
-    assert_error(
-        kms.list_keys().limit(0).send().await,
-        "ValidationException",
-        "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
-    );
-    assert_error(
-        kms.list_keys().limit(1001).send().await,
-        "ValidationException",
-        "1 validation error detected: Value '1001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 1000",
-    );
-    assert_code(
-        kms.list_keys().marker("not-a-marker").send().await,
-        "InvalidMarkerException",
-    );
+    assert_paging_input_checked(1000, |limit, marker| {
+        kms.list_keys()
+            .set_limit(limit)
+            .set_marker(marker.map(str::to_owned))
+            .send()
+    })
+    .await;
     let one = kms.list_keys().limit(1).send().await.unwrap();
     assert_eq!((one.keys().len(), one.truncated()), (1, true));
     let most = kms.list_keys().limit(1000).send().await.unwrap();
@@ -547,65 +689,38 @@ async fn list_keys_paginates() {
 async fn update_key_description() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
 
-    kms.update_key_description()
-        .key_id(&id)
-        .description("first")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(describe(&kms, &id).await.description(), Some("first"));
-    kms.update_key_description()
-        .key_id(arn(&id))
-        .description("d".repeat(8192))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        describe(&kms, &id).await.description(),
-        Some("d".repeat(8192).as_str())
-    );
-    kms.update_key_description()
-        .key_id(&id)
-        .description("")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(describe(&kms, &id).await.description(), Some(""));
+    let update = |key: &str, description: &str| {
+        kms.update_key_description()
+            .key_id(key)
+            .description(description)
+            .send()
+    };
+
+    for (key, description) in [
+        (id.clone(), "first".to_owned()),
+        (arn(&id), "d".repeat(8192)),
+        (id.clone(), String::new()),
+    ] {
+        update(&key, &description).await.unwrap();
+        assert_eq!(
+            describe(&kms, &id).await.description(),
+            Some(description.as_str())
+        );
+    }
 
     let long = "x".repeat(8193);
     assert_error(
-        kms.update_key_description()
-            .key_id(&id)
-            .description(&long)
-            .send()
-            .await,
+        update(&id, &long).await,
         "ValidationException",
-        &format!(
-            "1 validation error detected: Value '{long}' at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192"
-        ),
+        &validation_msg(&long, "description", DESCRIPTION_RULE),
     );
     let missing = "11111111-2222-4333-8444-555555555555";
-    assert_error(
-        kms.update_key_description()
-            .key_id(missing)
-            .description("x")
-            .send()
-            .await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
-    );
+    assert_not_found(update(missing, "x").await, missing);
     // Only key id or key ARN: an alias does not name a key here.
     create_alias(&kms, "alias/desc", &id).await;
-    assert_code(
-        kms.update_key_description()
-            .key_id("alias/desc")
-            .description("x")
-            .send()
-            .await,
-        "NotFoundException",
-    );
+    assert_code(update("alias/desc", "x").await, "NotFoundException");
     assert_eq!(describe(&kms, &id).await.description(), Some(""));
 }
 
@@ -628,88 +743,57 @@ async fn assert_crypto_refused(
     msg: &str,
 ) {
     for key in every_form(id, alias) {
-        assert_error(
-            kms.encrypt()
-                .key_id(&key)
-                .plaintext(Blob::new("x"))
-                .send()
-                .await,
-            code,
-            msg,
-        );
-        assert_error(
-            kms.generate_data_key()
-                .key_id(&key)
-                .key_spec(DataKeySpec::Aes256)
-                .send()
-                .await,
-            code,
-            msg,
-        );
-        assert_error(
-            kms.generate_data_key_without_plaintext()
-                .key_id(&key)
-                .number_of_bytes(16)
-                .send()
-                .await,
-            code,
-            msg,
-        );
-        assert_error(
-            kms.generate_data_key()
-                .key_id(&key)
-                .number_of_bytes(32)
-                .send()
-                .await,
-            code,
-            msg,
-        );
-        assert_error(
-            kms.generate_data_key_without_plaintext()
-                .key_id(&key)
-                .key_spec(DataKeySpec::Aes128)
-                .send()
-                .await,
-            code,
-            msg,
-        );
+        let mut failures = vec![(
+            format!("Encrypt({key})"),
+            failure(encrypt_req(kms, &key, "x").send().await),
+        )];
+        // GenerateDataKey and GenerateDataKeyWithoutPlaintext, by KeySpec and by NumberOfBytes.
+        for (with_plaintext, spec, bytes) in [
+            (true, Some(DataKeySpec::Aes256), None),
+            (false, None, Some(16)),
+            (true, None, Some(32)),
+            (false, Some(DataKeySpec::Aes128), None),
+        ] {
+            let what = format!("GenerateDataKey({key}, {with_plaintext}, {spec:?}, {bytes:?})");
+            let f = if with_plaintext {
+                let request = kms.generate_data_key().key_id(&key).set_key_spec(spec);
+                failure(request.set_number_of_bytes(bytes).send().await)
+            } else {
+                let request = kms
+                    .generate_data_key_without_plaintext()
+                    .key_id(&key)
+                    .set_key_spec(spec);
+                failure(request.set_number_of_bytes(bytes).send().await)
+            };
+            failures.push((what, f));
+        }
+        assert_failures(failures, code, msg);
     }
-    assert_error(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(blob.to_vec()))
-            .send()
-            .await,
-        code,
-        msg,
-    );
-    assert_error(
-        kms.re_encrypt()
-            .ciphertext_blob(Blob::new(blob.to_vec()))
-            .destination_key_id(other)
-            .send()
-            .await,
-        code,
-        msg,
-    );
-    for destination in [id.to_string(), alias.to_string()] {
-        assert_error(
-            kms.re_encrypt()
-                .ciphertext_blob(Blob::new(other_blob.to_vec()))
-                .destination_key_id(&destination)
-                .send()
-                .await,
-            code,
-            msg,
-        );
+    let mut failures = vec![
+        (
+            "Decrypt".to_owned(),
+            failure(decrypt_req(kms, blob).send().await),
+        ),
+        (
+            "ReEncrypt from the key".to_owned(),
+            failure(re_encrypt_req(kms, blob, other).send().await),
+        ),
+    ];
+    for destination in [id, alias] {
+        failures.push((
+            format!("ReEncrypt to {destination}"),
+            failure(re_encrypt_req(kms, other_blob, destination).send().await),
+        ));
     }
+    assert_failures(failures, code, msg);
 }
 
 #[tokio::test]
 async fn disable_and_enable_key() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
-    let other = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
+    let other = create_key_id(&kms).await;
     create_alias(&kms, "alias/toggle", &id).await;
     let blob = encrypt(&kms, &id, b"before").await;
     let other_blob = encrypt(&kms, &other, b"other").await;
@@ -734,12 +818,7 @@ async fn disable_and_enable_key() {
     .await;
     // The state check comes before the DryRun answer.
     assert_error(
-        kms.encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new("x"))
-            .dry_run(true)
-            .send()
-            .await,
+        encrypt_req(&kms, &id, "x").dry_run(true).send().await,
         "DisabledException",
         &msg,
     );
@@ -749,12 +828,7 @@ async fn disable_and_enable_key() {
         .send()
         .await
         .unwrap();
-    kms.tag_resource()
-        .key_id(&id)
-        .tags(tag("k", "v"))
-        .send()
-        .await
-        .unwrap();
+    tag_req(&kms, &id, [tag("k", "v")]).send().await.unwrap();
     kms.update_key_description()
         .key_id(&id)
         .description("disabled")
@@ -772,11 +846,22 @@ async fn disable_and_enable_key() {
     assert_eq!(decrypt(&kms, &again).await, b"after");
 }
 
+/// Asserts the DeletionDate of `out` is `days` days after `before` (when the call was made).
+#[track_caller]
+fn assert_deletion_date(out: &ScheduleKeyDeletionOutput, days: i32, before: i64) {
+    let when = out.deletion_date().expect("DeletionDate").secs();
+    let window = i64::from(days) * 86_400;
+    assert!(
+        (before + window - 60..=now_secs() + window + 86_400).contains(&when),
+        "DeletionDate {when} is not {days} days after {before}"
+    );
+}
+
 #[tokio::test]
 async fn schedule_key_deletion_defaults_to_30_days() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
     let before = now_secs();
     let out = kms
         .schedule_key_deletion()
@@ -787,12 +872,7 @@ async fn schedule_key_deletion_defaults_to_30_days() {
     assert_eq!(out.key_id(), Some(arn(&id).as_str()));
     assert_eq!(out.key_state(), Some(&KeyState::PendingDeletion));
     assert_eq!(out.pending_window_in_days(), Some(30));
-    let when = out.deletion_date().expect("DeletionDate").secs();
-    let window = 30 * 86_400;
-    assert!(
-        (before + window - 60..=now_secs() + window + 86_400).contains(&when),
-        "DeletionDate {when} is not 30 days after {before}"
-    );
+    assert_deletion_date(&out, 30, before);
 
     let md = describe(&kms, &id).await;
     assert_eq!(md.key_state(), Some(&KeyState::PendingDeletion));
@@ -805,7 +885,7 @@ async fn schedule_key_deletion_window_is_7_to_30_days() {
     let server = Server::dev();
     let kms = server.client();
     for days in [7, 30, 18] {
-        let id = create_key(&kms).await.key_id().to_owned();
+        let id = create_key_id(&kms).await;
         let before = now_secs();
         let out = kms
             .schedule_key_deletion()
@@ -815,14 +895,9 @@ async fn schedule_key_deletion_window_is_7_to_30_days() {
             .await
             .unwrap_or_else(|e| panic!("window {days}: {e:?}"));
         assert_eq!(out.pending_window_in_days(), Some(days));
-        let when = out.deletion_date().unwrap().secs();
-        let window = i64::from(days) * 86_400;
-        assert!(
-            (before + window - 60..=now_secs() + window + 86_400).contains(&when),
-            "window {days}: DeletionDate {when}, scheduled at {before}"
-        );
+        assert_deletion_date(&out, days, before);
     }
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
     for days in [6, 31, 0, -1, 365] {
         assert_code(
             kms.schedule_key_deletion()
@@ -843,21 +918,21 @@ async fn schedule_key_deletion_window_is_7_to_30_days() {
 async fn cancel_key_deletion_leaves_key_disabled() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
     let blob = encrypt(&kms, &id, b"survives").await;
     let not_pending = format!("{} is not pending deletion.", arn(&id));
 
-    assert_error(
-        kms.cancel_key_deletion().key_id(&id).send().await,
-        "KMSInvalidStateException",
-        &not_pending,
-    );
+    let assert_not_pending = async || {
+        assert_error(
+            kms.cancel_key_deletion().key_id(&id).send().await,
+            "KMSInvalidStateException",
+            &not_pending,
+        );
+    };
+
+    assert_not_pending().await;
     kms.disable_key().key_id(&id).send().await.unwrap();
-    assert_error(
-        kms.cancel_key_deletion().key_id(&id).send().await,
-        "KMSInvalidStateException",
-        &not_pending,
-    );
+    assert_not_pending().await;
 
     kms.schedule_key_deletion()
         .key_id(&id)
@@ -876,11 +951,7 @@ async fn cancel_key_deletion_leaves_key_disabled() {
     assert_eq!(md.key_state(), Some(&KeyState::Disabled));
     assert!(!md.enabled());
     assert_eq!(md.deletion_date(), None);
-    assert_error(
-        kms.cancel_key_deletion().key_id(&id).send().await,
-        "KMSInvalidStateException",
-        &not_pending,
-    );
+    assert_not_pending().await;
 
     kms.enable_key().key_id(&id).send().await.unwrap();
     assert_eq!(decrypt(&kms, &blob).await, b"survives");
@@ -890,16 +961,11 @@ async fn cancel_key_deletion_leaves_key_disabled() {
 async fn pending_deletion_key_refuses_use_and_most_changes() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
-    let other = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
+    let other = create_key_id(&kms).await;
     create_alias(&kms, "alias/doomed", &id).await;
     create_alias(&kms, "alias/doomed-2", &id).await;
-    kms.tag_resource()
-        .key_id(&id)
-        .tags(tag("keep", "1"))
-        .send()
-        .await
-        .unwrap();
+    tag_req(&kms, &id, [tag("keep", "1")]).send().await.unwrap();
     let blob = encrypt(&kms, &id, b"last words").await;
     let other_blob = encrypt(&kms, &other, b"other").await;
     kms.schedule_key_deletion()
@@ -924,67 +990,54 @@ async fn pending_deletion_key_refuses_use_and_most_changes() {
     .await;
 
     // Management calls refused in PendingDeletion.
-    assert_error(
-        kms.enable_key().key_id(&id).send().await,
-        "KMSInvalidStateException",
-        &msg,
-    );
-    assert_error(
-        kms.disable_key().key_id(&id).send().await,
-        "KMSInvalidStateException",
-        &msg,
-    );
-    assert_error(
-        kms.schedule_key_deletion().key_id(&id).send().await,
-        "KMSInvalidStateException",
-        &msg,
-    );
-    assert_error(
-        kms.create_alias()
-            .alias_name("alias/too-late")
-            .target_key_id(&id)
-            .send()
-            .await,
-        "KMSInvalidStateException",
-        &msg,
-    );
     create_alias(&kms, "alias/elsewhere", &other).await;
-    assert_error(
-        kms.update_alias()
-            .alias_name("alias/elsewhere")
-            .target_key_id(&id)
-            .send()
-            .await,
-        "KMSInvalidStateException",
-        &msg,
-    );
-    assert_error(
-        kms.tag_resource()
-            .key_id(&id)
-            .tags(tag("k", "v"))
-            .send()
-            .await,
-        "KMSInvalidStateException",
-        &msg,
-    );
-    assert_error(
-        kms.untag_resource()
-            .key_id(&id)
-            .tag_keys("keep")
-            .send()
-            .await,
-        "KMSInvalidStateException",
-        &msg,
-    );
-    assert_error(
-        kms.update_key_description()
-            .key_id(&id)
-            .description("x")
-            .send()
-            .await,
-        "KMSInvalidStateException",
-        &msg,
-    );
+    let refused = [
+        (
+            "EnableKey",
+            failure(kms.enable_key().key_id(&id).send().await),
+        ),
+        (
+            "DisableKey",
+            failure(kms.disable_key().key_id(&id).send().await),
+        ),
+        (
+            "ScheduleKeyDeletion",
+            failure(kms.schedule_key_deletion().key_id(&id).send().await),
+        ),
+        (
+            "CreateAlias",
+            failure(try_create_alias(&kms, "alias/too-late", &id).await),
+        ),
+        (
+            "UpdateAlias",
+            failure(try_update_alias(&kms, "alias/elsewhere", &id).await),
+        ),
+        (
+            "TagResource",
+            failure(tag_req(&kms, &id, [tag("k", "v")]).send().await),
+        ),
+        (
+            "UntagResource",
+            failure(
+                kms.untag_resource()
+                    .key_id(&id)
+                    .tag_keys("keep")
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "UpdateKeyDescription",
+            failure(
+                kms.update_key_description()
+                    .key_id(&id)
+                    .description("x")
+                    .send()
+                    .await,
+            ),
+        ),
+    ];
+    assert_failures(refused, "KMSInvalidStateException", &msg);
 
     // Calls that work in every state.
     assert_eq!(
@@ -1029,15 +1082,9 @@ async fn pending_deletion_key_refuses_use_and_most_changes() {
 async fn alias_names_follow_the_rules() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
 
-    let f = failure(
-        kms.create_alias()
-            .alias_name("no-prefix")
-            .target_key_id(&id)
-            .send()
-            .await,
-    );
+    let f = failure(try_create_alias(&kms, "no-prefix", &id).await);
     assert_eq!((f.code.as_str(), f.status), ("ValidationException", 400));
     assert!(
         f.message_text()
@@ -1046,31 +1093,19 @@ async fn alias_names_follow_the_rules() {
     );
 
     assert_code(
-        kms.create_alias()
-            .alias_name("alias/aws/mine")
-            .target_key_id(&id)
-            .send()
-            .await,
+        try_create_alias(&kms, "alias/aws/mine", &id).await,
         "NotAuthorizedException",
     );
 
     assert_error(
-        kms.create_alias()
-            .alias_name("alias/bad name")
-            .target_key_id(&id)
-            .send()
-            .await,
+        try_create_alias(&kms, "alias/bad name", &id).await,
         "ValidationException",
         "1 validation error detected: Value 'alias/bad name' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
     );
     let too_long = format!("alias/{}", "a".repeat(251));
     assert_eq!(too_long.len(), 257);
     assert_error(
-        kms.create_alias()
-            .alias_name(&too_long)
-            .target_key_id(&id)
-            .send()
-            .await,
+        try_create_alias(&kms, &too_long, &id).await,
         "ValidationException",
         &format!(
             "1 validation error detected: Value '{too_long}' at 'aliasName' failed to satisfy constraint: Member must have length less than or equal to 256"
@@ -1084,13 +1119,9 @@ async fn alias_names_follow_the_rules() {
     assert_eq!(describe(&kms, "alias/Team_A/key-1").await.key_id(), id);
 
     // Unique per account and region, whatever key it would point to.
-    let other = create_key(&kms).await.key_id().to_owned();
+    let other = create_key_id(&kms).await;
     assert_error(
-        kms.create_alias()
-            .alias_name("alias/Team_A/key-1")
-            .target_key_id(&other)
-            .send()
-            .await,
+        try_create_alias(&kms, "alias/Team_A/key-1", &other).await,
         "AlreadyExistsException",
         &format!(
             "An alias with the name {} already exists",
@@ -1102,14 +1133,9 @@ async fn alias_names_follow_the_rules() {
     assert_eq!(describe(&kms, "alias/team_a/key-1").await.key_id(), other);
 
     let missing = "22222222-3333-4444-8555-666666666666";
-    assert_error(
-        kms.create_alias()
-            .alias_name("alias/orphan")
-            .target_key_id(missing)
-            .send()
-            .await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
+    assert_not_found(
+        try_create_alias(&kms, "alias/orphan", missing).await,
+        missing,
     );
 }
 
@@ -1117,33 +1143,22 @@ async fn alias_names_follow_the_rules() {
 async fn update_and_delete_alias() {
     let server = Server::dev();
     let kms = server.client();
-    let first = create_key(&kms).await.key_id().to_owned();
-    let second = create_key(&kms).await.key_id().to_owned();
+    let first = create_key_id(&kms).await;
+    let second = create_key_id(&kms).await;
     create_alias(&kms, "alias/moving", &first).await;
     let old_blob = encrypt(&kms, "alias/moving", b"under first").await;
 
-    kms.update_alias()
-        .alias_name("alias/moving")
-        .target_key_id(arn(&second))
-        .send()
+    try_update_alias(&kms, "alias/moving", &arn(&second))
         .await
         .unwrap();
     assert_eq!(describe(&kms, "alias/moving").await.key_id(), second);
-    let out = kms
-        .encrypt()
-        .key_id("alias/moving")
-        .plaintext(Blob::new("under second"))
+    let out = encrypt_req(&kms, "alias/moving", "under second")
         .send()
         .await
         .unwrap();
     assert_eq!(out.key_id(), Some(arn(&second).as_str()));
     // Ciphertexts name their key, not the alias.
-    let out = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(old_blob))
-        .send()
-        .await
-        .unwrap();
+    let out = decrypt_req(&kms, old_blob).send().await.unwrap();
     assert_eq!(out.key_id(), Some(arn(&first).as_str()));
     assert_eq!(aliases_of(&kms, &first).await, BTreeSet::new());
     assert_eq!(
@@ -1153,23 +1168,14 @@ async fn update_and_delete_alias() {
 
     let not_found = format!("Alias {} is not found.", alias_arn_of("alias/absent"));
     assert_error(
-        kms.update_alias()
-            .alias_name("alias/absent")
-            .target_key_id(&first)
-            .send()
-            .await,
+        try_update_alias(&kms, "alias/absent", &first).await,
         "NotFoundException",
         &not_found,
     );
     let missing = "33333333-4444-4555-8666-777777777777";
-    assert_error(
-        kms.update_alias()
-            .alias_name("alias/moving")
-            .target_key_id(missing)
-            .send()
-            .await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
+    assert_not_found(
+        try_update_alias(&kms, "alias/moving", missing).await,
+        missing,
     );
 
     kms.delete_alias()
@@ -1198,8 +1204,8 @@ async fn update_and_delete_alias() {
 async fn list_aliases_filters_by_key_and_paginates() {
     let server = Server::dev();
     let kms = server.client();
-    let first = create_key(&kms).await.key_id().to_owned();
-    let second = create_key(&kms).await.key_id().to_owned();
+    let first = create_key_id(&kms).await;
+    let second = create_key_id(&kms).await;
     for name in ["alias/a1", "alias/a2", "alias/a3"] {
         create_alias(&kms, name, &first).await;
     }
@@ -1268,47 +1274,32 @@ async fn list_aliases_filters_by_key_and_paginates() {
     .collect();
     assert_eq!(seen, expected);
 
-    assert_error(
-        kms.list_aliases().limit(101).send().await,
-        "ValidationException",
-        "1 validation error detected: Value '101' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100",
-    );
-    assert_error(
-        kms.list_aliases().limit(0).send().await,
-        "ValidationException",
-        "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
-    );
-    assert_code(
-        kms.list_aliases().marker("not-a-marker").send().await,
-        "InvalidMarkerException",
-    );
+    assert_paging_input_checked(100, |limit, marker| {
+        kms.list_aliases()
+            .set_limit(limit)
+            .set_marker(marker.map(str::to_owned))
+            .send()
+    })
+    .await;
     let missing = "88888888-9999-4aaa-8bbb-cccccccccccc";
-    assert_error(
-        kms.list_aliases().key_id(missing).send().await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
-    );
+    assert_not_found(kms.list_aliases().key_id(missing).send().await, missing);
 }
 
 #[tokio::test]
 async fn at_most_50_aliases_per_key() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
     for i in 0..50 {
         create_alias(&kms, &format!("alias/many-{i}"), &id).await;
     }
     assert_code(
-        kms.create_alias()
-            .alias_name("alias/many-50")
-            .target_key_id(&id)
-            .send()
-            .await,
+        try_create_alias(&kms, "alias/many-50", &id).await,
         "LimitExceededException",
     );
     assert_eq!(aliases_of(&kms, &id).await.len(), 50);
     // Another key is not affected.
-    let other = create_key(&kms).await.key_id().to_owned();
+    let other = create_key_id(&kms).await;
     create_alias(&kms, "alias/many-50", &other).await;
 }
 
@@ -1319,28 +1310,21 @@ async fn at_most_50_aliases_per_key() {
 async fn tag_untag_and_list_tags() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
 
-    kms.tag_resource()
-        .key_id(&id)
-        .tags(tag("env", "prod"))
-        .tags(tag("team", "a"))
+    tag_req(&kms, &id, [tag("env", "prod"), tag("team", "a")])
         .send()
         .await
         .unwrap();
     // Tagging an existing key replaces its value; by key ARN too.
-    kms.tag_resource()
-        .key_id(arn(&id))
-        .tags(tag("team", "b"))
-        .tags(tag("blank", ""))
+    tag_req(&kms, &arn(&id), [tag("team", "b"), tag("blank", "")])
         .send()
         .await
         .unwrap();
-    let expected: BTreeMap<String, String> = [("blank", ""), ("env", "prod"), ("team", "b")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    assert_eq!(tags_of(&kms, &id).await, expected);
+    assert_eq!(
+        tags_of(&kms, &id).await,
+        string_map(&[("blank", ""), ("env", "prod"), ("team", "b")])
+    );
 
     // Untagging a missing tag is a no-op.
     kms.untag_resource()
@@ -1350,28 +1334,23 @@ async fn tag_untag_and_list_tags() {
         .send()
         .await
         .unwrap();
-    let expected: BTreeMap<String, String> = [("blank", ""), ("team", "b")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    assert_eq!(tags_of(&kms, &id).await, expected);
+    assert_eq!(
+        tags_of(&kms, &id).await,
+        string_map(&[("blank", ""), ("team", "b")])
+    );
 
     // Pagination of ListResourceTags.
-    let page = kms
-        .list_resource_tags()
-        .key_id(&id)
-        .limit(1)
-        .send()
-        .await
-        .unwrap();
+    let one_tag = |marker: Option<&str>| {
+        kms.list_resource_tags()
+            .key_id(&id)
+            .limit(1)
+            .set_marker(marker.map(str::to_owned))
+            .send()
+    };
+    let page = one_tag(None).await.unwrap();
     assert_eq!(page.tags().len(), 1);
     assert!(page.truncated());
-    let rest = kms
-        .list_resource_tags()
-        .key_id(&id)
-        .limit(1)
-        .marker(page.next_marker().expect("NextMarker"))
-        .send()
+    let rest = one_tag(Some(page.next_marker().expect("NextMarker")))
         .await
         .unwrap();
     assert_eq!(rest.tags().len(), 1);
@@ -1380,23 +1359,17 @@ async fn tag_untag_and_list_tags() {
     assert_error(
         kms.list_resource_tags().key_id(&id).limit(51).send().await,
         "ValidationException",
-        "1 validation error detected: Value '51' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 50",
+        &validation_msg(51, "limit", "have value less than or equal to 50"),
     );
 
     let missing = "44444444-5555-4666-8777-888888888888";
-    assert_error(
-        kms.tag_resource()
-            .key_id(missing)
-            .tags(tag("k", "v"))
-            .send()
-            .await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
+    assert_not_found(
+        tag_req(&kms, missing, [tag("k", "v")]).send().await,
+        missing,
     );
-    assert_error(
+    assert_not_found(
         kms.list_resource_tags().key_id(missing).send().await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
+        missing,
     );
 }
 
@@ -1404,66 +1377,55 @@ async fn tag_untag_and_list_tags() {
 async fn tag_errors() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
 
-    assert_error(
-        kms.tag_resource()
-            .key_id(&id)
-            .tags(tag("dup", "1"))
-            .tags(tag("dup", "2"))
-            .send()
-            .await,
-        "TagException",
-        "Duplicate tag keys",
-    );
-    assert_error(
-        kms.tag_resource()
-            .key_id(&id)
-            .tags(tag("aws:reserved", "x"))
-            .send()
-            .await,
-        "TagException",
-        "Tags beginning with aws: are reserved",
-    );
     let long_key = "k".repeat(129);
-    assert_error(
-        kms.tag_resource()
-            .key_id(&id)
-            .tags(tag(&long_key, "v"))
-            .send()
-            .await,
-        "ValidationException",
-        &format!(
-            "1 validation error detected: Value '{long_key}' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length less than or equal to 128"
-        ),
-    );
     let long_value = "v".repeat(257);
-    assert_error(
-        kms.tag_resource()
-            .key_id(&id)
-            .tags(tag("ok", "1"))
-            .tags(tag("k", &long_value))
-            .send()
-            .await,
-        "ValidationException",
-        &format!(
-            "1 validation error detected: Value '{long_value}' at 'tags.2.member.tagValue' failed to satisfy constraint: Member must have length less than or equal to 256"
+    for (tags, code, msg) in [
+        (
+            vec![tag("dup", "1"), tag("dup", "2")],
+            "TagException",
+            "Duplicate tag keys".to_owned(),
         ),
-    );
+        (
+            vec![tag("aws:reserved", "x")],
+            "TagException",
+            "Tags beginning with aws: are reserved".to_owned(),
+        ),
+        (
+            vec![tag(&long_key, "v")],
+            "ValidationException",
+            validation_msg(
+                &long_key,
+                "tags.1.member.tagKey",
+                "have length less than or equal to 128",
+            ),
+        ),
+        (
+            vec![tag("ok", "1"), tag("k", &long_value)],
+            "ValidationException",
+            validation_msg(
+                &long_value,
+                "tags.2.member.tagValue",
+                "have length less than or equal to 256",
+            ),
+        ),
+    ] {
+        assert_error(tag_req(&kms, &id, tags).send().await, code, &msg);
+    }
     // The limits themselves are fine.
-    kms.tag_resource()
-        .key_id(&id)
-        .tags(tag(&"k".repeat(128), &"v".repeat(256)))
+    tag_req(&kms, &id, [tag(&"k".repeat(128), &"v".repeat(256))])
         .send()
         .await
         .unwrap();
 
     // 51 tags in one request.
-    let mut req = kms.tag_resource().key_id(&id);
-    for i in 0..51 {
-        req = req.tags(tag(&format!("t{i}"), "x"));
-    }
-    assert_error(req.send().await, "TagException", "Too many tags");
+    let numbered = |n| (0..n).map(|i| tag(&format!("t{i}"), "x"));
+    assert_error(
+        tag_req(&kms, &id, numbered(51)).send().await,
+        "TagException",
+        "Too many tags",
+    );
     assert_eq!(
         tags_of(&kms, &id).await.len(),
         1,
@@ -1471,24 +1433,14 @@ async fn tag_errors() {
     );
 
     // 50 in all is the limit; replacing an existing tag's value at the limit is fine.
-    let mut req = kms.tag_resource().key_id(&id);
-    for i in 0..49 {
-        req = req.tags(tag(&format!("t{i}"), "x"));
-    }
-    req.send().await.unwrap();
+    tag_req(&kms, &id, numbered(49)).send().await.unwrap();
     assert_eq!(tags_of(&kms, &id).await.len(), 50);
-    kms.tag_resource()
-        .key_id(&id)
-        .tags(tag("t0", "replaced"))
+    tag_req(&kms, &id, [tag("t0", "replaced")])
         .send()
         .await
         .unwrap();
     assert_error(
-        kms.tag_resource()
-            .key_id(&id)
-            .tags(tag("one-more", "x"))
-            .send()
-            .await,
+        tag_req(&kms, &id, [tag("one-more", "x")]).send().await,
         "TagException",
         "Too many tags",
     );
@@ -1504,7 +1456,7 @@ async fn tag_errors() {
 async fn default_key_policy_and_put_key_policy() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
 
     let policy = kms
         .get_key_policy()
@@ -1530,25 +1482,21 @@ async fn default_key_policy_and_put_key_policy() {
     assert_eq!(names.policy_names(), ["default".to_owned()]);
     assert!(!names.truncated());
 
+    let put = |name: &str, policy: &str| {
+        kms.put_key_policy()
+            .key_id(&id)
+            .policy_name(name)
+            .policy(policy)
+            .send()
+    };
     let new_policy = custom_policy("Replaced");
-    kms.put_key_policy()
-        .key_id(&id)
-        .policy_name("default")
-        .policy(&new_policy)
-        .send()
-        .await
-        .unwrap();
+    put("default", &new_policy).await.unwrap();
     let got = kms.get_key_policy().key_id(&id).send().await.unwrap();
     assert_eq!(got.policy(), Some(new_policy.as_str()), "stored verbatim");
 
     for bad in ["{ not json", "", "[1,2,3]"] {
         assert_code(
-            kms.put_key_policy()
-                .key_id(&id)
-                .policy_name("default")
-                .policy(bad)
-                .send()
-                .await,
+            put("default", bad).await,
             if bad.is_empty() {
                 "ValidationException"
             } else {
@@ -1573,21 +1521,12 @@ async fn default_key_policy_and_put_key_policy() {
         "NotFoundException",
     );
     assert_code(
-        kms.put_key_policy()
-            .key_id(&id)
-            .policy_name("other")
-            .policy(custom_policy("Other"))
-            .send()
-            .await,
+        put("other", &custom_policy("Other")).await,
         "NotFoundException",
     );
 
     let missing = "55555555-6666-4777-8888-999999999999";
-    assert_error(
-        kms.get_key_policy().key_id(missing).send().await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
-    );
+    assert_not_found(kms.get_key_policy().key_id(missing).send().await, missing);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1605,10 +1544,7 @@ async fn encrypt_decrypt_with_every_key_id_form() {
 
     let mut blobs = Vec::new();
     for form in every_form(&id, "alias/forms") {
-        let out = kms
-            .encrypt()
-            .key_id(&form)
-            .plaintext(Blob::new(plaintext.clone()))
+        let out = encrypt_req(&kms, &form, plaintext.clone())
             .send()
             .await
             .unwrap();
@@ -1634,12 +1570,7 @@ async fn encrypt_decrypt_with_every_key_id_form() {
 
     for blob in &blobs {
         // Without KeyId: the blob names its key.
-        let out = kms
-            .decrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
-            .send()
-            .await
-            .unwrap();
+        let out = decrypt_req(&kms, blob.clone()).send().await.unwrap();
         assert_eq!(out.plaintext().unwrap().as_ref(), plaintext.as_slice());
         assert_eq!(out.key_id(), Some(arn(&id).as_str()));
         assert_eq!(
@@ -1655,9 +1586,7 @@ async fn encrypt_decrypt_with_every_key_id_form() {
         );
         // With KeyId in every form.
         for form in every_form(&id, "alias/forms") {
-            let out = kms
-                .decrypt()
-                .ciphertext_blob(Blob::new(blob.clone()))
+            let out = decrypt_req(&kms, blob.clone())
                 .key_id(&form)
                 .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
                 .send()
@@ -1673,7 +1602,7 @@ async fn encrypt_decrypt_with_every_key_id_form() {
 async fn plaintext_size_limits() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
 
     for len in [1, 4096] {
         let pt = test_bytes(len as u64, len);
@@ -1686,20 +1615,12 @@ async fn plaintext_size_limits() {
         assert_eq!(decrypt(&kms, &blob).await, pt);
     }
     assert_error(
-        kms.encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new(vec![7u8; 4097]))
-            .send()
-            .await,
+        encrypt_req(&kms, &id, vec![7u8; 4097]).send().await,
         "ValidationException",
         "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096",
     );
     assert_error(
-        kms.encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new(Vec::new()))
-            .send()
-            .await,
+        encrypt_req(&kms, &id, Vec::new()).send().await,
         "ValidationException",
         "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length greater than or equal to 1",
     );
@@ -1720,24 +1641,12 @@ async fn plaintext_size_limits() {
 async fn encryption_context_must_match_exactly() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
-    let ctx = context(&[("Department", "Engineering"), ("Project", "trent")]);
-    let blob = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("secret"))
-        .set_encryption_context(Some(ctx.clone()))
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap()
-        .into_inner();
+    let id = create_key_id(&kms).await;
+    let ctx = [("Department", "Engineering"), ("Project", "trent")];
+    let blob = encrypt_in_context(&kms, &id, b"secret", &ctx).await;
 
     // Same pairs, other order.
-    let out = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(blob.clone()))
+    let out = decrypt_req(&kms, blob.clone())
         .encryption_context("Project", "trent")
         .encryption_context("Department", "Engineering")
         .send()
@@ -1748,78 +1657,57 @@ async fn encryption_context_must_match_exactly() {
     let wrong: Vec<Option<HashMap<String, String>>> = vec![
         None,
         Some(HashMap::new()),
-        Some(context(&[("Department", "Engineering")])),
-        Some(context(&[
+        Some(string_map(&[("Department", "Engineering")])),
+        Some(string_map(&[
             ("Department", "Engineering"),
             ("Project", "trent"),
             ("Extra", "1"),
         ])),
-        Some(context(&[
+        Some(string_map(&[
             ("department", "Engineering"),
             ("Project", "trent"),
         ])),
-        Some(context(&[
+        Some(string_map(&[
             ("Department", "engineering"),
             ("Project", "trent"),
         ])),
-        Some(context(&[
+        Some(string_map(&[
             ("Department", "Engineering"),
             ("Project", "trenT"),
         ])),
     ];
     for ctx in wrong {
-        let f = assert_error(
-            kms.decrypt()
-                .ciphertext_blob(Blob::new(blob.clone()))
+        let f = assert_invalid_ciphertext(
+            decrypt_req(&kms, blob.clone())
                 .set_encryption_context(ctx.clone())
                 .send()
                 .await,
-            "InvalidCiphertextException",
-            "",
         );
         assert!(f.request_id.is_some());
     }
 
     // The context encoding is unambiguous: {"ab":"c"} is not {"a":"bc"}.
-    let blob = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("x"))
-        .encryption_context("ab", "c")
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap()
-        .into_inner();
-    assert_error(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
+    let blob = encrypt_in_context(&kms, &id, b"x", &[("ab", "c")]).await;
+    assert_invalid_ciphertext(
+        decrypt_req(&kms, blob.clone())
             .encryption_context("a", "bc")
             .send()
             .await,
-        "InvalidCiphertextException",
-        "",
     );
 
     // No context and an empty context are the same thing.
     let blob = encrypt(&kms, &id, b"no context").await;
-    let out = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(blob.clone()))
+    let out = decrypt_req(&kms, blob.clone())
         .set_encryption_context(Some(HashMap::new()))
         .send()
         .await
         .unwrap();
     assert_eq!(out.plaintext().unwrap().as_ref(), b"no context");
-    assert_error(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(blob))
+    assert_invalid_ciphertext(
+        decrypt_req(&kms, blob)
             .encryption_context("k", "v")
             .send()
             .await,
-        "InvalidCiphertextException",
-        "",
     );
 }
 
@@ -1827,7 +1715,7 @@ async fn encryption_context_must_match_exactly() {
 async fn tampered_truncated_and_random_ciphertexts_are_invalid() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
     let blob = encrypt(&kms, &id, &test_bytes(1, 32)).await;
     let n = blob.len();
 
@@ -1852,7 +1740,7 @@ async fn tampered_truncated_and_random_ciphertexts_are_invalid() {
     bad.push(("random bytes behind a real prefix".into(), forged));
 
     for (what, b) in bad {
-        let f = failure(kms.decrypt().ciphertext_blob(Blob::new(b)).send().await);
+        let f = failure(decrypt_req(&kms, b).send().await);
         assert_eq!(
             (f.code.as_str(), f.message_text(), f.status),
             ("InvalidCiphertextException", "", 400),
@@ -1866,10 +1754,7 @@ async fn tampered_truncated_and_random_ciphertexts_are_invalid() {
         (0, "Member must have length greater than or equal to 1"),
     ] {
         let f = assert_code(
-            kms.decrypt()
-                .ciphertext_blob(Blob::new(vec![1u8; len]))
-                .send()
-                .await,
+            decrypt_req(&kms, vec![1u8; len]).send().await,
             "ValidationException",
         );
         assert!(
@@ -1889,57 +1774,29 @@ async fn tampered_truncated_and_random_ciphertexts_are_invalid() {
 async fn decrypt_with_another_key_is_incorrect_key() {
     let server = Server::dev();
     let kms = server.client();
-    let right = create_key(&kms).await.key_id().to_owned();
-    let wrong = create_key(&kms).await.key_id().to_owned();
+    let right = create_key_id(&kms).await;
+    let wrong = create_key_id(&kms).await;
     create_alias(&kms, "alias/wrong", &wrong).await;
     let blob = encrypt(&kms, &right, b"mine").await;
 
     for form in every_form(&wrong, "alias/wrong") {
-        let f = failure(
-            kms.decrypt()
-                .ciphertext_blob(Blob::new(blob.clone()))
-                .key_id(&form)
-                .send()
-                .await,
-        );
-        assert_eq!(
-            (f.code.as_str(), f.status),
-            ("IncorrectKeyException", 400),
-            "{form}: {f:?}"
-        );
-        assert!(
-            INCORRECT_KEY_MESSAGES.contains(&f.message_text()),
-            "{form}: {f:?}"
-        );
+        let f = failure(decrypt_req(&kms, blob.clone()).key_id(&form).send().await);
+        assert_incorrect_key(&f, &form);
     }
     let f = failure(
-        kms.re_encrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
+        re_encrypt_req(&kms, blob.clone(), &wrong)
             .source_key_id(&wrong)
-            .destination_key_id(&wrong)
             .send()
             .await,
     );
-    assert_eq!(
-        (f.code.as_str(), f.status),
-        ("IncorrectKeyException", 400),
-        "{f:?}"
-    );
-    assert!(INCORRECT_KEY_MESSAGES.contains(&f.message_text()), "{f:?}");
+    assert_incorrect_key(&f, "ReEncrypt");
 
     let missing = "66666666-7777-4888-8999-aaaaaaaaaaaa";
-    assert_error(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
-            .key_id(missing)
-            .send()
-            .await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
+    assert_not_found(
+        decrypt_req(&kms, blob.clone()).key_id(missing).send().await,
+        missing,
     );
-    let err = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(blob))
+    let err = decrypt_req(&kms, blob)
         .key_id(&wrong)
         .send()
         .await
@@ -1981,19 +1838,13 @@ async fn generate_data_key_variants() {
             let pt = out.plaintext().unwrap().as_ref().to_vec();
             assert_eq!(pt.len(), len, "{form} {spec:?} {bytes:?}");
             let blob = out.ciphertext_blob().unwrap().as_ref().to_vec();
-            let dec = kms
-                .decrypt()
-                .ciphertext_blob(Blob::new(blob.clone()))
+            let dec = decrypt_req(&kms, blob.clone())
                 .encryption_context("purpose", "test")
                 .send()
                 .await
                 .unwrap();
             assert_eq!(dec.plaintext().unwrap().as_ref(), pt.as_slice());
-            assert_error(
-                kms.decrypt().ciphertext_blob(Blob::new(blob)).send().await,
-                "InvalidCiphertextException",
-                "",
-            );
+            assert_invalid_ciphertext(decrypt_req(&kms, blob).send().await);
         }
 
         let out = kms
@@ -2011,20 +1862,13 @@ async fn generate_data_key_variants() {
     }
 
     // Two data keys differ.
-    let a = kms
-        .generate_data_key()
-        .key_id(&id)
-        .key_spec(DataKeySpec::Aes256)
-        .send()
-        .await
-        .unwrap();
-    let b = kms
-        .generate_data_key()
-        .key_id(&id)
-        .key_spec(DataKeySpec::Aes256)
-        .send()
-        .await
-        .unwrap();
+    let data_key = || {
+        kms.generate_data_key()
+            .key_id(&id)
+            .key_spec(DataKeySpec::Aes256)
+            .send()
+    };
+    let (a, b) = (data_key().await.unwrap(), data_key().await.unwrap());
     assert_ne!(a.plaintext(), b.plaintext());
 }
 
@@ -2032,7 +1876,7 @@ async fn generate_data_key_variants() {
 async fn generate_data_key_validation() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
 
     assert_code(
         kms.generate_data_key()
@@ -2055,13 +1899,8 @@ async fn generate_data_key_validation() {
             .await,
         "ValidationException",
     );
-    for (n, bound) in [
-        (0, "greater than or equal to 1"),
-        (1025, "less than or equal to 1024"),
-    ] {
-        let msg = format!(
-            "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value {bound}"
-        );
+    for (n, rule) in limit_cases(1024) {
+        let msg = validation_msg(n, "numberOfBytes", &rule);
         assert_error(
             kms.generate_data_key()
                 .key_id(&id)
@@ -2088,40 +1927,19 @@ async fn generate_data_key_validation() {
             .send()
             .await,
     );
-    assert_eq!((f.code.as_str(), f.status), ("ValidationException", 400));
-    assert!(
-        f.message_text().starts_with(
-            "1 validation error detected: Value 'AES_512' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: ["
-        ),
-        "{f:?}"
-    );
+    assert_validation_prefix(&f, &enum_msg_prefix("AES_512", "keySpec"));
 }
 
 #[tokio::test]
 async fn generate_random() {
     let server = Server::dev();
     let kms = server.client();
+    let random = |n: i32| kms.generate_random().number_of_bytes(n).send();
     for n in [1, 32, 1024] {
-        let out = kms
-            .generate_random()
-            .number_of_bytes(n)
-            .send()
-            .await
-            .unwrap();
+        let out = random(n).await.unwrap();
         assert_eq!(out.plaintext().unwrap().as_ref().len(), n as usize);
     }
-    let a = kms
-        .generate_random()
-        .number_of_bytes(32)
-        .send()
-        .await
-        .unwrap();
-    let b = kms
-        .generate_random()
-        .number_of_bytes(32)
-        .send()
-        .await
-        .unwrap();
+    let (a, b) = (random(32).await.unwrap(), random(32).await.unwrap());
     assert_ne!(a.plaintext(), b.plaintext());
 
     assert_error(
@@ -2129,16 +1947,13 @@ async fn generate_random() {
         "ValidationException",
         "NumberOfBytes is required.",
     );
-    assert_error(
-        kms.generate_random().number_of_bytes(0).send().await,
-        "ValidationException",
-        "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1",
-    );
-    assert_error(
-        kms.generate_random().number_of_bytes(1025).send().await,
-        "ValidationException",
-        "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024",
-    );
+    for (n, rule) in limit_cases(1024) {
+        assert_error(
+            random(n).await,
+            "ValidationException",
+            &validation_msg(n, "numberOfBytes", &rule),
+        );
+    }
 }
 
 #[tokio::test]
@@ -2150,28 +1965,15 @@ async fn re_encrypt_moves_ciphertext_between_keys_and_contexts() {
     let (src_id, dst_id) = (src.key_id().to_owned(), dst.key_id().to_owned());
     create_alias(&kms, "alias/src", &src_id).await;
     create_alias(&kms, "alias/dst", &dst_id).await;
-    let blob = kms
-        .encrypt()
-        .key_id(&src_id)
-        .plaintext(Blob::new("moving"))
-        .encryption_context("stage", "one")
-        .send()
-        .await
-        .unwrap()
-        .ciphertext_blob
-        .unwrap()
-        .into_inner();
+    let blob = encrypt_in_context(&kms, &src_id, b"moving", &[("stage", "one")]).await;
 
     for (src_form, dst_form) in every_form(&src_id, "alias/src")
         .into_iter()
         .zip(every_form(&dst_id, "alias/dst"))
     {
-        let out = kms
-            .re_encrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
+        let out = re_encrypt_req(&kms, blob.clone(), &dst_form)
             .source_key_id(&src_form)
             .source_encryption_context("stage", "one")
-            .destination_key_id(&dst_form)
             .destination_encryption_context("stage", "two")
             .send()
             .await
@@ -2195,42 +1997,26 @@ async fn re_encrypt_moves_ciphertext_between_keys_and_contexts() {
         assert!(is_hex64(out.destination_key_material_id().unwrap()));
         let new_blob = out.ciphertext_blob().unwrap().as_ref().to_vec();
 
-        let dec = kms
-            .decrypt()
-            .ciphertext_blob(Blob::new(new_blob.clone()))
+        let dec = decrypt_req(&kms, new_blob.clone())
             .encryption_context("stage", "two")
             .send()
             .await
             .unwrap();
         assert_eq!(dec.plaintext().unwrap().as_ref(), b"moving");
         assert_eq!(dec.key_id(), Some(arn(&dst_id).as_str()));
-        assert_error(
-            kms.decrypt()
-                .ciphertext_blob(Blob::new(new_blob))
+        assert_invalid_ciphertext(
+            decrypt_req(&kms, new_blob)
                 .encryption_context("stage", "one")
                 .send()
                 .await,
-            "InvalidCiphertextException",
-            "",
         );
     }
 
     // Source context wrong.
-    assert_error(
-        kms.re_encrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
-            .destination_key_id(&dst_id)
-            .send()
-            .await,
-        "InvalidCiphertextException",
-        "",
-    );
+    assert_invalid_ciphertext(re_encrypt_req(&kms, blob.clone(), &dst_id).send().await);
     // Same key, new context.
-    let out = kms
-        .re_encrypt()
-        .ciphertext_blob(Blob::new(blob.clone()))
+    let out = re_encrypt_req(&kms, blob.clone(), &src_id)
         .source_encryption_context("stage", "one")
-        .destination_key_id(&src_id)
         .send()
         .await
         .unwrap();
@@ -2240,15 +2026,12 @@ async fn re_encrypt_moves_ciphertext_between_keys_and_contexts() {
         b"moving"
     );
     let missing = "77777777-8888-4999-8aaa-bbbbbbbbbbbb";
-    assert_error(
-        kms.re_encrypt()
-            .ciphertext_blob(Blob::new(blob))
+    assert_not_found(
+        re_encrypt_req(&kms, blob, missing)
             .source_encryption_context("stage", "one")
-            .destination_key_id(missing)
             .send()
             .await,
-        "NotFoundException",
-        &not_found_message(REGION, ACCOUNT, missing),
+        missing,
     );
 }
 
@@ -2256,64 +2039,54 @@ async fn re_encrypt_moves_ciphertext_between_keys_and_contexts() {
 async fn dry_run_reports_success_without_doing_it() {
     let server = Server::dev();
     let kms = server.client();
-    let id = create_key(&kms).await.key_id().to_owned();
-    let other = create_key(&kms).await.key_id().to_owned();
+    let id = create_key_id(&kms).await;
+    let other = create_key_id(&kms).await;
     let blob = encrypt(&kms, &id, b"dry").await;
     let msg = "The request would have succeeded, but the DryRun option is set.";
 
-    assert_error(
-        kms.encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new("x"))
-            .dry_run(true)
-            .send()
-            .await,
-        "DryRunOperationException",
-        msg,
-    );
-    assert_error(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
-            .dry_run(true)
-            .send()
-            .await,
-        "DryRunOperationException",
-        msg,
-    );
-    assert_error(
-        kms.re_encrypt()
-            .ciphertext_blob(Blob::new(blob.clone()))
-            .destination_key_id(&other)
-            .dry_run(true)
-            .send()
-            .await,
-        "DryRunOperationException",
-        msg,
-    );
-    assert_error(
-        kms.generate_data_key()
-            .key_id(&id)
-            .key_spec(DataKeySpec::Aes256)
-            .dry_run(true)
-            .send()
-            .await,
-        "DryRunOperationException",
-        msg,
-    );
-    assert_error(
-        kms.generate_data_key_without_plaintext()
-            .key_id(&id)
-            .number_of_bytes(16)
-            .dry_run(true)
-            .send()
-            .await,
-        "DryRunOperationException",
-        msg,
-    );
-    let err = kms
-        .encrypt()
-        .key_id(&id)
-        .plaintext(Blob::new("x"))
+    let dry_runs = [
+        (
+            "Encrypt",
+            failure(encrypt_req(&kms, &id, "x").dry_run(true).send().await),
+        ),
+        (
+            "Decrypt",
+            failure(decrypt_req(&kms, blob.clone()).dry_run(true).send().await),
+        ),
+        (
+            "ReEncrypt",
+            failure(
+                re_encrypt_req(&kms, blob.clone(), &other)
+                    .dry_run(true)
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "GenerateDataKey",
+            failure(
+                kms.generate_data_key()
+                    .key_id(&id)
+                    .key_spec(DataKeySpec::Aes256)
+                    .dry_run(true)
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "GenerateDataKeyWithoutPlaintext",
+            failure(
+                kms.generate_data_key_without_plaintext()
+                    .key_id(&id)
+                    .number_of_bytes(16)
+                    .dry_run(true)
+                    .send()
+                    .await,
+            ),
+        ),
+    ];
+    assert_failures(dry_runs, "DryRunOperationException", msg);
+    let err = encrypt_req(&kms, &id, "x")
         .dry_run(true)
         .send()
         .await
@@ -2322,22 +2095,13 @@ async fn dry_run_reports_success_without_doing_it() {
     assert!(err.is_dry_run_operation_exception(), "{err:?}");
 
     // A DryRun of a request that would fail reports that failure instead.
-    assert_error(
-        kms.decrypt()
-            .ciphertext_blob(Blob::new(test_bytes(3, 120)))
+    assert_invalid_ciphertext(
+        decrypt_req(&kms, test_bytes(3, 120))
             .dry_run(true)
             .send()
             .await,
-        "InvalidCiphertextException",
-        "",
     );
     // dry_run(false) is an ordinary call.
-    let out = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(blob))
-        .dry_run(false)
-        .send()
-        .await
-        .unwrap();
+    let out = decrypt_req(&kms, blob).dry_run(false).send().await.unwrap();
     assert_eq!(out.plaintext().unwrap().as_ref(), b"dry");
 }

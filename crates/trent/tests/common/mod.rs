@@ -10,6 +10,8 @@ use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::config::timeout::TimeoutConfig;
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::operation::create_key::builders::CreateKeyFluentBuilder;
+use aws_sdk_kms::types::KeyMetadata;
 use std::fmt::Debug;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -429,6 +431,19 @@ where
         "unexpected error {f:?}"
     );
     f
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/// Sends a CreateKey `request` that must succeed and returns the new key's metadata.
+pub async fn created_key(request: CreateKeyFluentBuilder) -> KeyMetadata {
+    request
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata
+        .expect("KeyMetadata")
 }
 
 // ---------------------------------------------------------------------------------------------
