@@ -401,3 +401,71 @@ response!(GenerateDataKeyPairResponse {
     key_pair_spec: String,
     key_material_id: String,
 });
+
+/// Grant constraints: the encryption context a grant's operations must have.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantConstraints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_context_subset: Option<EncryptionContext>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_context_equals: Option<EncryptionContext>,
+}
+
+request!(CreateGrantRequest {
+    key_id: String, grantee_principal: String, retiring_principal: String,
+    operations: Vec<String>, constraints: GrantConstraints, grant_tokens: Vec<String>,
+    name: String, dry_run: bool,
+});
+response!(CreateGrantResponse {
+    grant_token: String,
+    grant_id: String
+});
+
+request!(ListGrantsRequest {
+    limit: i64,
+    marker: String,
+    key_id: String,
+    grant_id: String,
+    grantee_principal: String,
+});
+request!(ListRetirableGrantsRequest {
+    limit: i64,
+    marker: String,
+    retiring_principal: String
+});
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantListEntry {
+    pub key_id: String,
+    pub grant_id: String,
+    pub name: Option<String>,
+    pub creation_date: f64,
+    pub grantee_principal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring_principal: Option<String>,
+    pub issuing_account: String,
+    pub operations: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<GrantConstraints>,
+}
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListGrantsResponse {
+    pub grants: Vec<GrantListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+request!(RetireGrantRequest {
+    grant_token: String,
+    key_id: String,
+    grant_id: String,
+    dry_run: bool
+});
+request!(RevokeGrantRequest {
+    key_id: String,
+    grant_id: String,
+    dry_run: bool
+});

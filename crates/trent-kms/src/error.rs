@@ -48,6 +48,10 @@ pub enum KmsError {
     DryRun,
     #[error("AccessDeniedException: {0}")]
     AccessDenied(String),
+    #[error("InvalidGrantTokenException: {0}")]
+    InvalidGrantToken(String),
+    #[error("InvalidGrantIdException: {0}")]
+    InvalidGrantId(String),
     #[error("SerializationException: {0}")]
     Serialization(String),
     #[error("UnknownOperationException")]
@@ -94,6 +98,8 @@ impl KmsError {
             CustomKeyStoreNotFound(_) => "CustomKeyStoreNotFoundException",
             DryRun => "DryRunOperationException",
             AccessDenied(_) => "AccessDeniedException",
+            InvalidGrantToken(_) => "InvalidGrantTokenException",
+            InvalidGrantId(_) => "InvalidGrantIdException",
             Serialization(_) => "SerializationException",
             UnknownOperation => "UnknownOperationException",
             MissingAuthenticationToken(_) => "MissingAuthenticationTokenException",
@@ -135,6 +141,8 @@ impl KmsError {
             | InvalidMarker(m)
             | CustomKeyStoreNotFound(m)
             | AccessDenied(m)
+            | InvalidGrantToken(m)
+            | InvalidGrantId(m)
             | Serialization(m)
             | MissingAuthenticationToken(m)
             | IncompleteSignature(m)

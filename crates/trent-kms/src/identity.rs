@@ -1,13 +1,15 @@
-//! Principals: access key ids mapped to IAM-style ARNs, with secrets kept under the root key.
+//! Principals: access key ids mapped to IAM-style ARNs, with secrets kept under the root key, and
+//! the identity policies of each ARN.
 
 use crate::error::KmsError;
+use crate::policy::{self, Kind, Policy};
 use base64::Engine;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use trent_crypto::{RootKey, primitives};
-use trent_store::{PrincipalRow, Store};
+use trent_store::{IdentityPolicyRow, PrincipalRow, Store};
 use zeroize::Zeroizing;
 
 /// An authenticated identity, its secret unwrapped for SigV4.
@@ -60,7 +62,34 @@ pub struct Principals {
     store: Arc<dyn Store>,
     root: Arc<dyn RootKey>,
     cache: RwLock<HashMap<String, Arc<Principal>>>,
+    /// principal ARN -> its identity policies, parsed.
+    policies: RwLock<HashMap<String, Arc<[Policy]>>>,
     misses: parking_lot::Mutex<(std::time::Instant, u32)>,
+}
+
+/// The ARNs identity policies may be attached to: IAM users and roles (an account's root user
+/// holds every permission of its account already).
+fn check_policy_holder(arn: &str) -> Result<(), KmsError> {
+    if principal_account(arn).is_none() || arn.ends_with(":root") {
+        return Err(KmsError::Validation(format!(
+            "'{arn}' is not a user or role ARN (arn:aws:iam::<12 digits>:user/<name> or :role/<name>)"
+        )));
+    }
+    Ok(())
+}
+
+/// Identity policy names: 1 to 128 of `[\w+=,.@-]`, as IAM's.
+fn check_policy_name(name: &str) -> Result<(), KmsError> {
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b));
+    if !ok {
+        return Err(KmsError::Validation(format!(
+            "'{name}' is not a policy name (1 to 128 of letters, digits and _+=,.@-)"
+        )));
+    }
+    Ok(())
 }
 
 impl Principals {
@@ -69,6 +98,7 @@ impl Principals {
             store,
             root,
             cache: RwLock::new(HashMap::new()),
+            policies: RwLock::new(HashMap::new()),
             misses: parking_lot::Mutex::new((std::time::Instant::now(), 0)),
         }
     }
@@ -98,9 +128,11 @@ impl Principals {
         })
     }
 
-    /// Reload every principal from the store (picks up changes an admin command made). A
-    /// principal that did not change keeps its entry, and with it its cached signing keys.
+    /// Reload every principal and identity policy from the store (picks up changes an admin
+    /// command made). A principal that did not change keeps its entry, and with it its cached
+    /// signing keys.
     pub async fn refresh(&self) -> Result<(), KmsError> {
+        self.refresh_policies().await?;
         let rows = self.store.list_principals().await?;
         let mut map = HashMap::with_capacity(rows.len());
         for row in rows {
@@ -115,6 +147,67 @@ impl Principals {
         }
         *self.cache.write() = map;
         Ok(())
+    }
+
+    async fn refresh_policies(&self) -> Result<(), KmsError> {
+        let mut by_arn: HashMap<String, Vec<Policy>> = HashMap::new();
+        for row in self.store.list_identity_policies().await? {
+            match policy::parse_kind(&row.document, Kind::Identity) {
+                Ok(p) => by_arn.entry(row.arn).or_default().push(p),
+                // Checked when written; one that no longer parses allows nothing.
+                Err(e) => {
+                    tracing::error!(arn = %row.arn, name = %row.name, error = %e, "identity policy does not parse")
+                }
+            }
+        }
+        *self.policies.write() = by_arn
+            .into_iter()
+            .map(|(arn, list)| (arn, Arc::from(list)))
+            .collect();
+        Ok(())
+    }
+
+    /// The identity policies of a principal ARN.
+    pub fn policies_of(&self, arn: &str) -> Arc<[Policy]> {
+        self.policies
+            .read()
+            .get(arn)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new()))
+    }
+
+    /// Attach (or replace) the identity policy `name` of a user or role ARN.
+    pub async fn put_policy(
+        &self,
+        arn: &str,
+        name: &str,
+        document: &str,
+        now: i64,
+    ) -> Result<(), KmsError> {
+        check_policy_holder(arn)?;
+        check_policy_name(name)?;
+        policy::parse_kind(document, Kind::Identity)?;
+        self.store
+            .put_identity_policy(IdentityPolicyRow {
+                arn: arn.to_string(),
+                name: name.to_string(),
+                document: document.to_string(),
+                updated_at: now,
+            })
+            .await?;
+        self.refresh_policies().await
+    }
+
+    /// Detach an identity policy. Returns whether it existed.
+    pub async fn delete_policy(&self, arn: &str, name: &str) -> Result<bool, KmsError> {
+        let existed = self.store.delete_identity_policy(arn, name).await?;
+        self.refresh_policies().await?;
+        Ok(existed)
+    }
+
+    /// Every identity policy, as stored.
+    pub async fn list_policies(&self) -> Result<Vec<IdentityPolicyRow>, KmsError> {
+        Ok(self.store.list_identity_policies().await?)
     }
 
     /// The principal of an access key id, from the cache.
@@ -177,6 +270,52 @@ impl Principals {
             .write()
             .insert(p.access_key_id.clone(), p.clone());
         Ok(p)
+    }
+
+    /// Give `arn` the access key `access_key_id` with `secret` (from the config file): nothing
+    /// to do if it has it already; a key id held by another ARN or secret is replaced.
+    pub async fn import(
+        &self,
+        arn: &str,
+        access_key_id: &str,
+        secret: &str,
+        now: i64,
+    ) -> Result<(), KmsError> {
+        let account = principal_account(arn)
+            .ok_or_else(|| KmsError::Validation(format!("'{arn}' is not a principal ARN")))?
+            .to_string();
+        let id_ok = (16..=128).contains(&access_key_id.len())
+            && access_key_id.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !id_ok || secret.is_empty() {
+            return Err(KmsError::Validation(
+                "an access key id is 16 to 128 letters and digits, and its secret is not empty"
+                    .into(),
+            ));
+        }
+        if let Some(existing) = self.lookup(access_key_id).await? {
+            if existing.arn == arn
+                && trent_crypto::primitives::constant_time_eq(
+                    existing.secret.as_bytes(),
+                    secret.as_bytes(),
+                )
+            {
+                return Ok(());
+            }
+            self.delete(access_key_id).await?;
+        }
+        let wrapped_secret = self
+            .root
+            .wrap(&secret_aad(access_key_id), secret.as_bytes())?;
+        self.store
+            .put_principal(PrincipalRow {
+                access_key_id: access_key_id.to_string(),
+                arn: arn.to_string(),
+                account,
+                wrapped_secret,
+                created_at: now,
+            })
+            .await?;
+        self.refresh().await
     }
 
     /// Delete a principal's access key. Returns whether it existed.

@@ -1,18 +1,65 @@
 //! Key identifiers: key ids, key ARNs, alias names and alias ARNs, parsed once at the edge.
 
 use crate::error::KmsError;
+use crate::policy::Policy;
+use std::net::IpAddr;
+use std::sync::Arc;
 use trent_crypto::primitives;
 
-/// Who is calling, and where: every resource is scoped by account and region.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is calling, from where, and in which region: every resource is scoped by account and
+/// region.
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub account: String,
     pub region: String,
     /// `arn:aws:iam::<account>:user/<name>`, `...:role/<name>` or `...:root`.
     pub principal_arn: String,
+    /// The caller's identity policies.
+    pub identity: Arc<[Policy]>,
+    /// The address the request came from (aws:SourceIp).
+    pub source_ip: Option<IpAddr>,
+    /// Whether the request came over TLS (aws:SecureTransport).
+    pub secure_transport: bool,
 }
 
 impl Caller {
+    /// A caller with no identity policies, no known address and no TLS.
+    pub fn new(account: &str, region: &str, principal_arn: &str) -> Self {
+        Caller {
+            account: account.to_string(),
+            region: region.to_string(),
+            principal_arn: principal_arn.to_string(),
+            identity: Arc::from(Vec::new()),
+            source_ip: None,
+            secure_transport: false,
+        }
+    }
+
+    /// Whether the caller is its account's root user.
+    pub fn is_root(&self) -> bool {
+        self.principal_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|r| r.strip_prefix(self.account.as_str()))
+            == Some(":root")
+    }
+
+    /// aws:PrincipalType.
+    pub fn principal_type(&self) -> &'static str {
+        if self.is_root() {
+            "Account"
+        } else if self.principal_arn.contains(":role/") {
+            "AssumedRole"
+        } else {
+            "User"
+        }
+    }
+
+    /// aws:username: the name of an IAM user.
+    pub fn user_name(&self) -> Option<&str> {
+        let (_, path) = self.principal_arn.split_once(":user/")?;
+        path.rsplit('/').next()
+    }
+
     pub fn scope(&self) -> trent_store::Scope {
         trent_store::Scope {
             account: self.account.clone(),
@@ -133,11 +180,41 @@ mod tests {
     use super::*;
 
     fn caller() -> Caller {
-        Caller {
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            principal_arn: "arn:aws:iam::111122223333:user/alice".into(),
-        }
+        Caller::new(
+            "111122223333",
+            "us-east-1",
+            "arn:aws:iam::111122223333:user/alice",
+        )
+    }
+
+    #[test]
+    fn who_the_caller_is() {
+        let alice = caller();
+        assert!(!alice.is_root());
+        assert_eq!(alice.principal_type(), "User");
+        assert_eq!(alice.user_name(), Some("alice"));
+        let root = Caller::new(
+            "111122223333",
+            "us-east-1",
+            "arn:aws:iam::111122223333:root",
+        );
+        assert!(root.is_root());
+        assert_eq!(root.principal_type(), "Account");
+        let other_root = Caller::new(
+            "111122223333",
+            "us-east-1",
+            "arn:aws:iam::444455556666:root",
+        );
+        assert!(!other_root.is_root());
+        let role = Caller::new(
+            "111122223333",
+            "us-east-1",
+            "arn:aws:iam::111122223333:role/ops/app",
+        );
+        assert_eq!(
+            (role.principal_type(), role.user_name()),
+            ("AssumedRole", None)
+        );
     }
 
     const ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";

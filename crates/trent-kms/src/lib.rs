@@ -4,9 +4,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod api;
 pub mod clock;
+pub mod condition;
 pub mod error;
+pub mod grant;
 pub mod identity;
 pub mod ids;
 pub mod keypool;

@@ -1,6 +1,8 @@
-//! Key policies in the IAM policy language: parsed into typed values, refused with
-//! `MalformedPolicyDocumentException` saying what is wrong. (Evaluation comes with access control.)
+//! Policies in the IAM policy language, key policies and identity policies alike: parsed once
+//! into values ready to evaluate, or refused with `MalformedPolicyDocumentException` saying what
+//! is wrong. Deciding a request against them is [`crate::access`]'s work.
 
+use crate::condition::{self, Condition};
 use crate::error::KmsError;
 use crate::ids::is_account_id;
 use serde_json::{Map, Value};
@@ -8,46 +10,74 @@ use serde_json::{Map, Value};
 /// Largest key policy KMS accepts, in bytes.
 pub const MAX_POLICY_BYTES: usize = 32 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     Allow,
     Deny,
 }
 
-/// `Principal` or `NotPrincipal`: `"*"` or a map of kinds (`AWS`, `Service`, ...) to values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principals {
-    Any,
-    Some(Vec<(String, Vec<String>)>),
+/// An element (`Action`, `Resource`) or its negation (`NotAction`, `NotResource`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clause {
+    pub negated: bool,
+    /// Patterns with `*` and `?`. Actions are kept in lowercase (they match case-insensitively).
+    pub patterns: Vec<String>,
 }
 
-/// Condition key -> values (strings; numbers and booleans as their text).
-pub type ConditionEntries = Vec<(String, Vec<String>)>;
-/// Operator (`StringEquals`, `ForAnyValue:StringLikeIfExists`, ...) -> its entries.
-pub type Conditions = Vec<(String, ConditionEntries)>;
+impl Clause {
+    /// Whether the clause covers `subject`, given how one pattern matches it.
+    pub fn covers(&self, matches: impl Fn(&str) -> bool) -> bool {
+        self.patterns.iter().any(|p| matches(p)) != self.negated
+    }
+}
 
+/// `Principal` or `NotPrincipal`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principals {
+    pub negated: bool,
+    /// `"*"` or `{"AWS": "*"}`: every principal of every account.
+    pub anyone: bool,
+    /// AWS principals as ARNs; an account id is kept as its root ARN, `arn:aws:iam::<id>:root`.
+    pub aws: Vec<String>,
+    /// `Service`, `Federated` and `CanonicalUser` principals: kept, but no trent caller is one.
+    pub other: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
     pub sid: Option<String>,
     pub effect: Effect,
+    /// Key policies name whom a statement is about; identity policies never do.
     pub principal: Option<Principals>,
-    pub not_principal: Option<Principals>,
-    pub action: Option<Vec<String>>,
-    pub not_action: Option<Vec<String>>,
-    pub resource: Option<Vec<String>>,
-    pub not_resource: Option<Vec<String>>,
-    pub condition: Conditions,
+    pub action: Clause,
+    pub resource: Clause,
+    pub conditions: Vec<Condition>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPolicy {
+/// A parsed policy document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
     pub version: Option<String>,
     pub id: Option<String>,
     pub statements: Vec<Statement>,
 }
 
-fn malformed(msg: impl Into<String>) -> KmsError {
+/// The two places a policy lives, which differ in what a statement must and must not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Attached to a KMS key: every statement names a principal.
+    Key,
+    /// Attached to a principal: no statement names one, and every statement names resources.
+    Identity,
+}
+
+pub(crate) fn malformed(msg: impl Into<String>) -> KmsError {
     KmsError::MalformedPolicyDocument(msg.into())
+}
+
+/// The account root ARN of an account id.
+pub fn account_root(account: &str) -> String {
+    format!("arn:aws:iam::{account}:root")
 }
 
 /// The default key policy AWS attaches when CreateKey is given none.
@@ -75,155 +105,108 @@ fn string_or_list(v: &Value, what: &str) -> Result<Vec<String>, KmsError> {
     }
 }
 
-fn valid_aws_principal(p: &str) -> bool {
-    if p == "*" || is_account_id(p) {
-        return true;
+/// An AWS principal in its canonical form (an account id becomes its root ARN), if valid.
+fn aws_principal(p: &str) -> Option<String> {
+    if is_account_id(p) {
+        return Some(account_root(p));
     }
     // arn:aws:iam::<account>:root | user/<path/name> | role/<path/name>, or an STS assumed role.
     let parts: Vec<&str> = p.splitn(6, ':').collect();
     if parts.len() != 6 || parts[0] != "arn" || parts[1].is_empty() {
-        return false;
+        return None;
     }
-    match parts[2] {
+    let named = |prefix: &str| parts[5].strip_prefix(prefix).is_some_and(|n| !n.is_empty());
+    let valid = match parts[2] {
         "iam" => {
-            is_account_id(parts[4])
-                && (parts[5] == "root"
-                    || parts[5]
-                        .strip_prefix("user/")
-                        .is_some_and(|n| !n.is_empty())
-                    || parts[5]
-                        .strip_prefix("role/")
-                        .is_some_and(|n| !n.is_empty()))
+            is_account_id(parts[4]) && (parts[5] == "root" || named("user/") || named("role/"))
         }
-        "sts" => is_account_id(parts[4]) && parts[5].starts_with("assumed-role/"),
+        "sts" => is_account_id(parts[4]) && named("assumed-role/"),
         _ => false,
-    }
+    };
+    valid.then(|| p.to_string())
 }
 
-fn principals(v: &Value) -> Result<Principals, KmsError> {
+fn principals(v: &Value, negated: bool) -> Result<Principals, KmsError> {
     const INVALID: &str = "Policy contains a statement with one or more invalid principals.";
+    let mut out = Principals {
+        negated,
+        anyone: false,
+        aws: Vec::new(),
+        other: Vec::new(),
+    };
     match v {
-        Value::String(s) if s == "*" => Ok(Principals::Any),
+        Value::String(s) if s == "*" => out.anyone = true,
         Value::Object(map) if !map.is_empty() => {
-            let mut out = Vec::new();
             for (kind, vals) in map {
                 let vals = string_or_list(vals, "Principal").map_err(|_| malformed(INVALID))?;
-                let ok = match kind.as_str() {
-                    "AWS" => vals.iter().all(|p| valid_aws_principal(p)),
-                    "Service" => vals
-                        .iter()
-                        .all(|s| !s.is_empty() && !s.contains(char::is_whitespace)),
-                    "Federated" | "CanonicalUser" => vals.iter().all(|s| !s.is_empty()),
-                    _ => false,
-                };
-                if !ok {
-                    return Err(malformed(INVALID));
+                for val in vals {
+                    match kind.as_str() {
+                        "AWS" if val == "*" => out.anyone = true,
+                        "AWS" => out
+                            .aws
+                            .push(aws_principal(&val).ok_or_else(|| malformed(INVALID))?),
+                        "Service" if !val.is_empty() && !val.contains(char::is_whitespace) => {
+                            out.other.push(val)
+                        }
+                        "Federated" | "CanonicalUser" if !val.is_empty() => out.other.push(val),
+                        _ => return Err(malformed(INVALID)),
+                    }
                 }
-                out.push((kind.clone(), vals));
             }
-            Ok(Principals::Some(out))
         }
-        _ => Err(malformed(INVALID)),
-    }
-}
-
-fn actions(v: &Value) -> Result<Vec<String>, KmsError> {
-    let list = string_or_list(v, "Action")?;
-    for a in &list {
-        let ok = a == "*"
-            || a.split_once(':').is_some_and(|(svc, name)| {
-                !svc.is_empty()
-                    && !name.is_empty()
-                    && svc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'*' || b == b'?')
-            });
-        if !ok {
-            return Err(malformed(format!(
-                "Policy contains a statement with one or more invalid actions: {a}"
-            )));
-        }
-    }
-    Ok(list)
-}
-
-const CONDITION_OPERATORS: &[&str] = &[
-    "StringEquals",
-    "StringNotEquals",
-    "StringEqualsIgnoreCase",
-    "StringNotEqualsIgnoreCase",
-    "StringLike",
-    "StringNotLike",
-    "NumericEquals",
-    "NumericNotEquals",
-    "NumericLessThan",
-    "NumericLessThanEquals",
-    "NumericGreaterThan",
-    "NumericGreaterThanEquals",
-    "DateEquals",
-    "DateNotEquals",
-    "DateLessThan",
-    "DateLessThanEquals",
-    "DateGreaterThan",
-    "DateGreaterThanEquals",
-    "Bool",
-    "BinaryEquals",
-    "IpAddress",
-    "NotIpAddress",
-    "ArnEquals",
-    "ArnLike",
-    "ArnNotEquals",
-    "ArnNotLike",
-    "Null",
-];
-
-fn condition_operator_ok(op: &str) -> bool {
-    let op = op
-        .strip_prefix("ForAllValues:")
-        .or_else(|| op.strip_prefix("ForAnyValue:"))
-        .unwrap_or(op);
-    let op = op.strip_suffix("IfExists").unwrap_or(op);
-    CONDITION_OPERATORS.contains(&op)
-}
-
-fn condition(v: &Value) -> Result<Conditions, KmsError> {
-    let Value::Object(ops) = v else {
-        return Err(malformed("Condition must be an object."));
-    };
-    let mut out = Vec::new();
-    for (op, keys) in ops {
-        if !condition_operator_ok(op) {
-            return Err(malformed(format!(
-                "Policy contains a statement with an invalid condition operator: {op}"
-            )));
-        }
-        let Value::Object(keys) = keys else {
-            return Err(malformed(format!(
-                "Condition operator {op} must map to an object."
-            )));
-        };
-        let mut entries = Vec::new();
-        for (key, vals) in keys {
-            let scalar = |x: &Value| match x {
-                Value::String(s) => Some(s.clone()),
-                Value::Bool(b) => Some(b.to_string()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            };
-            let list = match vals {
-                Value::Array(items) => items.iter().map(scalar).collect::<Option<Vec<_>>>(),
-                other => scalar(other).map(|s| vec![s]),
-            }
-            .ok_or_else(|| malformed(format!("Condition key {key} has an invalid value.")))?;
-            entries.push((key.clone(), list));
-        }
-        out.push((op.clone(), entries));
+        _ => return Err(malformed(INVALID)),
     }
     Ok(out)
 }
 
-fn statement(v: &Value) -> Result<Statement, KmsError> {
+fn actions(v: &Value) -> Result<Vec<String>, KmsError> {
+    let list = string_or_list(v, "Action")?;
+    list.into_iter()
+        .map(|a| {
+            let ok = a == "*"
+                || a.split_once(':').is_some_and(|(svc, name)| {
+                    !svc.is_empty()
+                        && !name.is_empty()
+                        && svc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'*' || b == b'?')
+                });
+            if ok {
+                Ok(a.to_ascii_lowercase())
+            } else {
+                Err(malformed(format!(
+                    "Policy contains a statement with one or more invalid actions: {a}"
+                )))
+            }
+        })
+        .collect()
+}
+
+/// An element given either as itself or as its `Not` form, exactly one of the two.
+fn clause(
+    m: &Map<String, Value>,
+    name: &str,
+    parse: impl Fn(&Value) -> Result<Vec<String>, KmsError>,
+) -> Result<Option<Clause>, KmsError> {
+    let not_name = format!("Not{name}");
+    match (m.get(name), m.get(&not_name)) {
+        (Some(_), Some(_)) => Err(malformed(format!(
+            "A statement cannot have both {name} and {not_name}."
+        ))),
+        (Some(v), None) => Ok(Some(Clause {
+            negated: false,
+            patterns: parse(v)?,
+        })),
+        (None, Some(v)) => Ok(Some(Clause {
+            negated: true,
+            patterns: parse(v)?,
+        })),
+        (None, None) => Ok(None),
+    }
+}
+
+fn statement(v: &Value, kind: Kind) -> Result<Statement, KmsError> {
     let Value::Object(m) = v else {
         return Err(malformed("Each policy statement must be an object."));
     };
@@ -243,74 +226,75 @@ fn statement(v: &Value) -> Result<Statement, KmsError> {
             "Policy statement contains an unknown element: {k}"
         )));
     }
-    let get = |k: &str| m.get(k);
-    let sid = match get("Sid") {
+    let sid = match m.get("Sid") {
         None => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(malformed("Sid must be a string.")),
     };
-    let effect = match get("Effect") {
+    let effect = match m.get("Effect") {
         Some(Value::String(s)) if s == "Allow" => Effect::Allow,
         Some(Value::String(s)) if s == "Deny" => Effect::Deny,
         Some(_) => return Err(malformed("Effect must be Allow or Deny.")),
         None => return Err(malformed("Policy statement is missing the Effect element.")),
     };
-    let principal = get("Principal").map(principals).transpose()?;
-    let not_principal = get("NotPrincipal").map(principals).transpose()?;
-    match (&principal, &not_principal) {
-        (None, None) => return Err(malformed("Policy contains a statement with no principal.")),
+    let principal = match (m.get("Principal"), m.get("NotPrincipal")) {
         (Some(_), Some(_)) => {
             return Err(malformed(
                 "A statement cannot have both Principal and NotPrincipal.",
             ));
         }
-        _ => {}
-    }
-    let action = get("Action").map(actions).transpose()?;
-    let not_action = get("NotAction").map(actions).transpose()?;
-    match (&action, &not_action) {
-        (None, None) => return Err(malformed("Policy contains a statement with no action.")),
-        (Some(_), Some(_)) => {
+        (Some(p), None) => Some(principals(p, false)?),
+        (None, Some(p)) => Some(principals(p, true)?),
+        (None, None) => None,
+    };
+    match (kind, &principal) {
+        (Kind::Key, None) => {
+            return Err(malformed("Policy contains a statement with no principal."));
+        }
+        (Kind::Identity, Some(_)) => {
             return Err(malformed(
-                "A statement cannot have both Action and NotAction.",
+                "An identity policy statement cannot name a Principal or NotPrincipal.",
             ));
         }
         _ => {}
     }
-    let resource = get("Resource")
-        .map(|v| string_or_list(v, "Resource"))
-        .transpose()?;
-    let not_resource = get("NotResource")
-        .map(|v| string_or_list(v, "NotResource"))
-        .transpose()?;
-    match (&resource, &not_resource) {
-        (None, None) => return Err(malformed("Policy contains a statement with no resource.")),
-        (Some(_), Some(_)) => {
-            return Err(malformed(
-                "A statement cannot have both Resource and NotResource.",
-            ));
-        }
-        _ => {}
-    }
-    let condition = get("Condition")
-        .map(condition)
-        .transpose()?
-        .unwrap_or_default();
+    // A key policy statement without Action or Resource is accepted and has no effect, as in
+    // AWS; an identity policy needs both.
+    let none = || Clause {
+        negated: false,
+        patterns: Vec::new(),
+    };
+    let action = match clause(m, "Action", actions)? {
+        Some(c) => c,
+        None if kind == Kind::Key => none(),
+        None => return Err(malformed("Policy contains a statement with no action.")),
+    };
+    let resource = match clause(m, "Resource", |v| string_or_list(v, "Resource"))? {
+        Some(c) => c,
+        None if kind == Kind::Key => none(),
+        None => return Err(malformed("Policy contains a statement with no resource.")),
+    };
+    let conditions = match m.get("Condition") {
+        Some(v) => condition::parse(v)?,
+        None => Vec::new(),
+    };
     Ok(Statement {
         sid,
         effect,
         principal,
-        not_principal,
         action,
-        not_action,
         resource,
-        not_resource,
-        condition,
+        conditions,
     })
 }
 
 /// Parse and check a key policy document.
-pub fn parse(text: &str) -> Result<KeyPolicy, KmsError> {
+pub fn parse(text: &str) -> Result<Policy, KmsError> {
+    parse_kind(text, Kind::Key)
+}
+
+/// Parse and check a policy document of either kind.
+pub fn parse_kind(text: &str, kind: Kind) -> Result<Policy, KmsError> {
     if text.len() > MAX_POLICY_BYTES {
         return Err(KmsError::LimitExceeded(format!(
             "Policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
@@ -318,13 +302,9 @@ pub fn parse(text: &str) -> Result<KeyPolicy, KmsError> {
     }
     let doc: Value =
         serde_json::from_str(text).map_err(|_| malformed("The policy is not valid JSON."))?;
-    let Value::Object(top): Value = doc else {
+    let Value::Object(top) = doc else {
         return Err(malformed("The policy must be a JSON object."));
     };
-    parse_top(&top)
-}
-
-fn parse_top(top: &Map<String, Value>) -> Result<KeyPolicy, KmsError> {
     if let Some(k) = top
         .keys()
         .find(|k| !["Version", "Id", "Statement"].contains(&k.as_str()))
@@ -348,10 +328,11 @@ fn parse_top(top: &Map<String, Value>) -> Result<KeyPolicy, KmsError> {
         Some(_) => return Err(malformed("Id must be a string.")),
     };
     let statements = match top.get("Statement") {
-        Some(v @ Value::Object(_)) => vec![statement(v)?],
-        Some(Value::Array(items)) if !items.is_empty() => {
-            items.iter().map(statement).collect::<Result<_, _>>()?
-        }
+        Some(v @ Value::Object(_)) => vec![statement(v, kind)?],
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|s| statement(s, kind))
+            .collect::<Result<_, _>>()?,
         Some(_) => {
             return Err(malformed(
                 "Statement must be an object or a non-empty list.",
@@ -359,7 +340,7 @@ fn parse_top(top: &Map<String, Value>) -> Result<KeyPolicy, KmsError> {
         }
         None => return Err(malformed("The policy has no Statement.")),
     };
-    Ok(KeyPolicy {
+    Ok(Policy {
         version,
         id,
         statements,
@@ -384,55 +365,62 @@ mod tests {
         assert_eq!(p.statements.len(), 1);
         assert_eq!(
             p.statements[0].principal,
-            Some(Principals::Some(vec![(
-                "AWS".into(),
-                vec!["arn:aws:iam::111122223333:root".into()]
-            )]))
+            Some(Principals {
+                negated: false,
+                anyone: false,
+                aws: vec!["arn:aws:iam::111122223333:root".into()],
+                other: vec![],
+            })
         );
+        assert_eq!(p.statements[0].action.patterns, vec!["kms:*".to_string()]);
     }
 
     #[test]
     fn grammar_errors_say_what_is_wrong() {
-        assert_eq!(err("{"), "The policy is not valid JSON.");
-        assert_eq!(err("[]"), "The policy must be a JSON object.");
-        assert_eq!(
-            err(r#"{"Statement":[]}"#),
-            "Statement must be an object or a non-empty list."
-        );
-        assert_eq!(
-            err(
-                r#"{"Statement":{"Effect":"Maybe","Principal":"*","Action":"kms:*","Resource":"*"}}"#
+        let stmt = |body: &str| format!(r#"{{"Statement":{{{body}}}}}"#);
+        let cases: &[(String, &str)] = &[
+            ("{".into(), "The policy is not valid JSON."),
+            ("[]".into(), "The policy must be a JSON object."),
+            (
+                r#"{"Statement":[]}"#.into(),
+                "Statement must be an object or a non-empty list.",
             ),
-            "Effect must be Allow or Deny."
-        );
-        assert_eq!(
-            err(r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#),
-            "Policy contains a statement with no principal."
-        );
-        assert_eq!(
-            err(
-                r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"kms:*","Resource":"*"}}"#
+            (
+                stmt(r#""Effect":"Maybe","Principal":"*","Action":"kms:*","Resource":"*""#),
+                "Effect must be Allow or Deny.",
             ),
-            "Policy contains a statement with one or more invalid principals."
-        );
-        assert_eq!(
-            err(
-                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"encrypt","Resource":"*"}}"#
+            (
+                stmt(r#""Effect":"Allow","Action":"kms:*","Resource":"*""#),
+                "Policy contains a statement with no principal.",
             ),
-            "Policy contains a statement with one or more invalid actions: encrypt"
-        );
-        assert_eq!(
-            err(
-                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringSorta":{"a":"b"}}}}"#
+            (
+                stmt(r#""Effect":"Allow","Principal":{"AWS":"bob"},"Action":"kms:*","Resource":"*""#),
+                "Policy contains a statement with one or more invalid principals.",
             ),
-            "Policy contains a statement with an invalid condition operator: StringSorta"
-        );
-        assert_eq!(
-            err(
-                r#"{"Version":"2020-01-01","Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}}"#
+            (
+                stmt(r#""Effect":"Allow","Principal":"*","Action":"encrypt","Resource":"*""#),
+                "Policy contains a statement with one or more invalid actions: encrypt",
             ),
-            "The policy Version must be 2012-10-17 or 2008-10-17."
-        );
+            (
+                stmt(
+                    r#""Effect":"Allow","Principal":"*","Action":"kms:*","NotAction":"kms:Encrypt","Resource":"*""#,
+                ),
+                "A statement cannot have both Action and NotAction.",
+            ),
+            (
+                stmt(
+                    r#""Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringSorta":{"a":"b"}}"#,
+                ),
+                "Policy contains a statement with an invalid condition operator: StringSorta",
+            ),
+            (
+                r#"{"Version":"2020-01-01","Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}}"#.into(),
+                "The policy Version must be 2012-10-17 or 2008-10-17.",
+            ),
+        ];
+        for (text, message) in cases {
+            assert_eq!(err(text), *message, "{text}");
+        }
     }
 
     #[test]
@@ -443,13 +431,56 @@ mod tests {
              "Condition":{"ForAnyValue:StringLikeIfExists":{"kms:EncryptionContextKeys":["a*"]},"Bool":{"aws:SecureTransport":false},"NumericLessThan":{"kms:ScheduleKeyDeletionPendingWindowInDays":10}}},
             {"Effect":"Allow","Principal":{"Service":"logs.amazonaws.com"},"Action":"*","Resource":["*"]}]}"#).unwrap();
         assert_eq!(p.statements.len(), 2);
-        assert_eq!(p.statements[0].condition.len(), 3);
-        let bool_op = p.statements[0]
-            .condition
-            .iter()
-            .find(|(op, _)| op == "Bool")
-            .unwrap();
-        assert_eq!(bool_op.1[0].1, vec!["false".to_string()]);
+        let first = &p.statements[0];
+        assert_eq!(first.conditions.len(), 3);
+        assert!(first.action.negated && first.resource.negated);
+        assert_eq!(
+            first.action.patterns,
+            vec!["kms:encrypt".to_string(), "kms:gen*".to_string()]
+        );
+        let np = first.principal.as_ref().unwrap();
+        assert!(np.negated);
+        assert_eq!(
+            np.aws,
+            vec![
+                "arn:aws:iam::111122223333:root".to_string(),
+                "arn:aws:iam::111122223333:role/r".to_string()
+            ]
+        );
+        assert_eq!(
+            p.statements[1].principal.as_ref().unwrap().other,
+            vec!["logs.amazonaws.com".to_string()]
+        );
+    }
+
+    #[test]
+    fn identity_policies_name_no_principal() {
+        let ok = parse_kind(
+            r#"{"Statement":{"Effect":"Allow","Action":"kms:Encrypt","Resource":"arn:aws:kms:*:111122223333:key/*"}}"#,
+            Kind::Identity,
+        )
+        .unwrap();
+        assert!(ok.statements[0].principal.is_none());
+        assert_eq!(
+            parse_kind(
+                r#"{"Statement":{"Effect":"Allow","Action":"kms:*"}}"#,
+                Kind::Identity
+            )
+            .unwrap_err(),
+            malformed("Policy contains a statement with no resource.")
+        );
+        // In a key policy, a statement without Action or Resource is accepted and does nothing.
+        let idle = parse(r#"{"Statement":{"Effect":"Allow","Principal":"*"}}"#).unwrap();
+        assert!(!idle.statements[0].action.covers(|_| true));
+        assert!(!idle.statements[0].resource.covers(|_| true));
+        assert_eq!(
+            parse_kind(
+                r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}}"#,
+                Kind::Identity,
+            )
+            .unwrap_err(),
+            malformed("An identity policy statement cannot name a Principal or NotPrincipal.")
+        );
     }
 
     #[test]

@@ -4,19 +4,22 @@
 //! Every change goes through [`Kms::write_key`] and friends: one writer at a time, the store first
 //! (durably), then the view, so the node that made a change sees it before the call returns.
 
+use crate::access::{self, Context, Denied, Facts, Question};
 use crate::clock::Clock;
 use crate::error::KmsError;
+use crate::grant::{Grant, GrantTokens};
 use crate::ids::{self, Caller, KeyRef};
 use crate::keypool::KeyPairPool;
 use crate::keyspec::{self, KeyKind};
 use crate::model::{KeyRecord, KeyState};
+use crate::policy::{self, Policy};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use trent_crypto::{
     CryptoError, HmacKey, KeyMaterial, MaterialId, PrivateKey, RootKey, SymmetricKey,
 };
-use trent_store::{AliasRow, KeyRow, MaterialRow, Scope, Store, Transaction, Write};
+use trent_store::{AliasRow, GrantRow, KeyRow, MaterialRow, Scope, Store, Transaction, Write};
 
 /// Unwrapped key material, parsed once into what its operations use.
 #[derive(Debug)]
@@ -52,6 +55,8 @@ pub struct CachedKey {
     pub version: i64,
     pub arn: String,
     pub materials: Materials,
+    /// The key policy, parsed.
+    pub policy: Arc<Policy>,
 }
 
 impl CachedKey {
@@ -93,10 +98,40 @@ impl CachedKey {
     }
 }
 
+/// The grants of one key, by id and by grantee (what authorization looks up).
+#[derive(Debug, Default)]
+pub(crate) struct KeyGrants {
+    pub by_id: HashMap<String, Arc<Grant>>,
+    pub by_grantee: HashMap<String, Vec<Arc<Grant>>>,
+}
+
+impl KeyGrants {
+    pub fn insert(&mut self, g: Arc<Grant>) {
+        self.by_grantee
+            .entry(g.grantee_principal.clone())
+            .or_default()
+            .push(g.clone());
+        self.by_id.insert(g.grant_id.clone(), g);
+    }
+
+    pub fn remove(&mut self, grant_id: &str) -> Option<Arc<Grant>> {
+        let g = self.by_id.remove(grant_id)?;
+        if let Some(list) = self.by_grantee.get_mut(&g.grantee_principal) {
+            list.retain(|x| x.grant_id != grant_id);
+            if list.is_empty() {
+                self.by_grantee.remove(&g.grantee_principal);
+            }
+        }
+        Some(g)
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct ScopeView {
     pub keys: HashMap<String, Arc<CachedKey>>,
     pub aliases: BTreeMap<String, AliasRow>,
+    /// key id -> its grants.
+    pub grants: HashMap<String, KeyGrants>,
 }
 
 /// region -> account -> resources.
@@ -118,6 +153,11 @@ impl View {
             .or_default()
     }
 
+    /// Every account's resources in one region.
+    pub(crate) fn scopes_in(&self, region: &str) -> impl Iterator<Item = &ScopeView> {
+        self.scopes.get(region).into_iter().flat_map(|a| a.values())
+    }
+
     fn all_keys(&self) -> impl Iterator<Item = &Arc<CachedKey>> {
         self.scopes
             .values()
@@ -134,6 +174,79 @@ pub struct Kms {
     writer: tokio::sync::Mutex<()>,
     pub clock: Clock,
     pub(crate) keypool: KeyPairPool,
+    pub(crate) grant_tokens: GrantTokens,
+}
+
+/// What a request asks to do, for authorization: the IAM action and the request's condition
+/// values.
+pub struct Access<'a> {
+    /// The IAM action without `kms:` (`Encrypt`, `ReEncryptFrom`).
+    pub action: &'static str,
+    pub facts: Facts<'a>,
+    /// A further test for a grant to count (CreateGrant through a grant).
+    pub grant_check: Option<&'a (dyn Fn(&Grant) -> bool + Sync)>,
+}
+
+impl<'a> Access<'a> {
+    pub fn new(action: &'static str) -> Self {
+        Self::with(action, Facts::default())
+    }
+
+    pub fn with(action: &'static str, facts: Facts<'a>) -> Self {
+        Access {
+            action,
+            facts,
+            grant_check: None,
+        }
+    }
+}
+
+/// The actions AWS allows on another account's key (by key ARN or alias ARN).
+const CROSS_ACCOUNT_ACTIONS: &[&str] = &[
+    "CreateGrant",
+    "Decapsulate",
+    "Decrypt",
+    "DeriveSharedSecret",
+    "DescribeKey",
+    "Encapsulate",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "GetKeyRotationStatus",
+    "GetPublicKey",
+    "ListGrants",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "RetireGrant",
+    "RevokeGrant",
+    "Sign",
+    "Verify",
+    "VerifyMac",
+];
+
+/// AccessDeniedException for another account's key: the same words whether the key exists,
+/// whatever the reason, as AWS says it.
+fn hidden_key(caller: &Caller, action: &str) -> KmsError {
+    KmsError::AccessDenied(format!(
+        "User: {} is not authorized to perform: kms:{action} on this resource because the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access",
+        caller.principal_arn
+    ))
+}
+
+/// Parse a stored key policy. One that no longer parses (written by an older, laxer build)
+/// allows nothing rather than stopping the service.
+fn stored_policy(arn: &str, text: &str) -> Arc<Policy> {
+    Arc::new(policy::parse(text).unwrap_or_else(|e| {
+        tracing::error!(key = %arn, error = %e, "stored key policy does not parse: it allows nothing");
+        Policy {
+            version: None,
+            id: None,
+            statements: Vec::new(),
+        }
+    }))
 }
 
 /// `NotFoundException` for an alias that does not exist.
@@ -155,6 +268,7 @@ impl Kms {
     /// with (or record it, on first use), then load and unwrap every key.
     pub async fn open(store: Arc<dyn Store>, root: Arc<dyn RootKey>) -> Result<Kms, OpenError> {
         check_root_key(store.as_ref(), root.as_ref()).await?;
+        let grant_tokens = GrantTokens::new(grant_token_key(store.as_ref(), root.as_ref()).await?);
         let kms = Kms {
             store,
             root,
@@ -162,6 +276,7 @@ impl Kms {
             writer: tokio::sync::Mutex::new(()),
             clock: Clock::new(),
             keypool: KeyPairPool::new(crate::keypool::DEFAULT_CAPACITY),
+            grant_tokens,
         };
         kms.reload().await?;
         Ok(kms)
@@ -214,6 +329,7 @@ impl Kms {
             view.scope_mut(&row.scope).keys.insert(
                 row.key_id.clone(),
                 Arc::new(CachedKey {
+                    policy: stored_policy(&arn, &record.policy),
                     record,
                     version: row.version,
                     arn,
@@ -226,58 +342,234 @@ impl Kms {
                 .aliases
                 .insert(alias.alias_name.clone(), alias);
         }
+        for row in snapshot.grants {
+            let grant: Grant = serde_json::from_str(&row.doc)
+                .map_err(|e| OpenError(format!("grant {} is unreadable: {e}", row.grant_id)))?;
+            view.scope_mut(&row.scope)
+                .grants
+                .entry(row.key_id)
+                .or_default()
+                .insert(Arc::new(grant));
+        }
         *self.view.write() = view;
         Ok(())
     }
 
-    /// Find the key a request names. `action` is the IAM action, for the access-denied message.
+    /// Find the key a request names, and check that the caller may do `access` with it.
     pub fn resolve(
         &self,
         caller: &Caller,
         key: &KeyRef,
-        action: &str,
+        access: &Access<'_>,
     ) -> Result<Arc<CachedKey>, KmsError> {
-        let (account, resource) = match key {
-            KeyRef::Id(id) => (caller.account.as_str(), format!("key/{id}")),
-            KeyRef::KeyArn { account, key_id } => (account.as_str(), format!("key/{key_id}")),
-            KeyRef::AliasName(name) => (caller.account.as_str(), name.clone()),
+        let view = self.view.read();
+        let (found, alias) = self.find(&view, caller, key, access.action)?;
+        self.decide_key(&view, caller, &found, alias, access)
+            .map_err(|denied| {
+                if found.record.account != caller.account {
+                    hidden_key(caller, access.action)
+                } else {
+                    denied_error(denied, caller, access.action, &found.arn)
+                }
+            })?;
+        Ok(found)
+    }
+
+    /// Find the key a request names, without authorizing anything (for an action that only
+    /// identity policies govern, such as ListAliases with a KeyId). Only the caller's account.
+    pub fn find_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        action: &'static str,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        let key = ids::parse_key_only(caller, key_id)?;
+        let view = self.view.read();
+        self.find(&view, caller, &key, action).map(|(k, _)| k)
+    }
+
+    /// The key `key` names and the alias it was named by; another account's key only for the
+    /// actions that allow it, and never saying whether it exists.
+    fn find<'k>(
+        &self,
+        view: &View,
+        caller: &Caller,
+        key: &'k KeyRef,
+        action: &'static str,
+    ) -> Result<(Arc<CachedKey>, Option<&'k str>), KmsError> {
+        let (account, resource, alias) = match key {
+            KeyRef::Id(id) => (caller.account.as_str(), format!("key/{id}"), None),
+            KeyRef::KeyArn { account, key_id } => (account.as_str(), format!("key/{key_id}"), None),
+            KeyRef::AliasName(name) => (caller.account.as_str(), name.clone(), Some(name.as_str())),
             KeyRef::AliasArn {
                 account,
                 alias_name,
-            } => (account.as_str(), alias_name.clone()),
+            } => (
+                account.as_str(),
+                alias_name.clone(),
+                Some(alias_name.as_str()),
+            ),
         };
-        let arn = format!("arn:aws:kms:{}:{account}:{resource}", caller.region);
-        if account != caller.account {
-            // Cross-account use needs key policies, which are not enforced yet: refuse it, before
-            // looking anything up, so that nothing about the other account shows.
-            return Err(KmsError::AccessDenied(format!(
-                "User: {} is not authorized to perform: kms:{action} on resource: {arn} because no resource-based policy allows the kms:{action} action",
-                caller.principal_arn
-            )));
+        let foreign = account != caller.account;
+        if foreign && !CROSS_ACCOUNT_ACTIONS.contains(&action) {
+            return Err(hidden_key(caller, action));
         }
-        let view = self.view.read();
         let scope = view.scope(account, &caller.region);
-        let key_id = match key {
-            KeyRef::Id(id) | KeyRef::KeyArn { key_id: id, .. } => id,
-            KeyRef::AliasName(name)
-            | KeyRef::AliasArn {
-                alias_name: name, ..
-            } => {
-                &scope
-                    .and_then(|s| s.aliases.get(name))
-                    .ok_or_else(|| alias_not_found(&arn))?
-                    .key_id
-            }
+        let key_id = match (key, alias) {
+            (KeyRef::Id(id) | KeyRef::KeyArn { key_id: id, .. }, _) => id.as_str(),
+            (_, Some(name)) => match scope.and_then(|s| s.aliases.get(name)) {
+                Some(a) => a.key_id.as_str(),
+                None if foreign => return Err(hidden_key(caller, action)),
+                None => {
+                    return Err(alias_not_found(&format!(
+                        "arn:aws:kms:{}:{account}:{resource}",
+                        caller.region
+                    )));
+                }
+            },
+            (_, None) => unreachable!("an alias reference always has an alias name"),
         };
-        scope
-            .and_then(|s| s.keys.get(key_id))
-            .cloned()
-            .ok_or_else(|| {
-                KmsError::NotFound(format!(
-                    "Key '{}' does not exist",
-                    ids::key_arn(&caller.region, account, key_id)
-                ))
-            })
+        match scope.and_then(|s| s.keys.get(key_id)) {
+            Some(k) => Ok((k.clone(), alias)),
+            None if foreign => Err(hidden_key(caller, action)),
+            None => Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                ids::key_arn(&caller.region, account, key_id)
+            ))),
+        }
+    }
+
+    /// Decide `access` to `key` for `caller`, the view read-locked.
+    fn decide_key(
+        &self,
+        view: &View,
+        caller: &Caller,
+        key: &CachedKey,
+        request_alias: Option<&str>,
+        access: &Access<'_>,
+    ) -> access::Decision {
+        let scope = view.scope(&key.record.account, &key.record.region);
+        let grants = scope
+            .and_then(|s| s.grants.get(&key.record.key_id))
+            .and_then(|g| g.by_grantee.get(&caller.principal_arn))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let aliases = || {
+            scope
+                .map(|s| {
+                    s.aliases
+                        .values()
+                        .filter(|a| a.key_id == key.record.key_id)
+                        .map(|a| a.alias_name.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let action = format!("kms:{}", access.action);
+        let context = Context {
+            caller,
+            key: Some(&key.record),
+            request_alias,
+            resource_aliases: &aliases,
+            facts: &access.facts,
+            now: self.clock.now(),
+        };
+        access::decide(&Question {
+            principal: &caller.principal_arn,
+            account: &caller.account,
+            action: &action,
+            resource: &key.arn,
+            key: Some((&key.policy, &key.record.account)),
+            identity: &caller.identity,
+            grants,
+            encryption_context: access.facts.encryption_context,
+            context: &context,
+            grant_check: access.grant_check,
+        })
+    }
+
+    /// Check an action on no key (`resource` is `*` or an alias ARN): the caller's identity
+    /// policies decide.
+    pub fn authorize_identity(
+        &self,
+        caller: &Caller,
+        access: &Access<'_>,
+        resource: &str,
+    ) -> Result<(), KmsError> {
+        self.identity_decision(caller, access, resource)
+            .map(|_| ())
+            .map_err(|d| denied_error(d, caller, access.action, resource))
+    }
+
+    /// What the caller's identity policies alone say about `access` on `resource`.
+    pub(crate) fn identity_decision(
+        &self,
+        caller: &Caller,
+        access: &Access<'_>,
+        resource: &str,
+    ) -> access::Decision {
+        let action = format!("kms:{}", access.action);
+        let none = Vec::new;
+        let context = Context {
+            caller,
+            key: None,
+            request_alias: None,
+            resource_aliases: &none,
+            facts: &access.facts,
+            now: self.clock.now(),
+        };
+        access::decide(&Question {
+            principal: &caller.principal_arn,
+            account: &caller.account,
+            action: &action,
+            resource,
+            key: None,
+            identity: &caller.identity,
+            grants: &[],
+            encryption_context: access.facts.encryption_context,
+            context: &context,
+            grant_check: None,
+        })
+    }
+
+    /// The key policy lockout safety check: refuse a policy that would not let the caller call
+    /// PutKeyPolicy on the key afterwards.
+    pub(crate) fn check_lockout(
+        &self,
+        caller: &Caller,
+        policy: &Policy,
+        record: &KeyRecord,
+    ) -> Result<(), KmsError> {
+        let none = Vec::new;
+        let facts = Facts::default();
+        let context = Context {
+            caller,
+            key: Some(record),
+            request_alias: None,
+            resource_aliases: &none,
+            facts: &facts,
+            now: self.clock.now(),
+        };
+        let arn = record.arn();
+        access::decide(&Question {
+            principal: &caller.principal_arn,
+            account: &caller.account,
+            action: "kms:PutKeyPolicy",
+            resource: &arn,
+            key: Some((policy, &record.account)),
+            identity: &caller.identity,
+            grants: &[],
+            encryption_context: None,
+            context: &context,
+            grant_check: None,
+        })
+        .map(|_| ())
+        .map_err(|_| {
+            KmsError::MalformedPolicyDocument(
+                "The new key policy will not allow you to update the key policy in the future."
+                    .into(),
+            )
+        })
     }
 
     /// Resolve a key id, key ARN, alias name or alias ARN.
@@ -285,9 +577,9 @@ impl Kms {
         &self,
         caller: &Caller,
         key_id: &str,
-        action: &str,
+        access: &Access<'_>,
     ) -> Result<Arc<CachedKey>, KmsError> {
-        self.resolve(caller, &ids::parse_key_or_alias(caller, key_id)?, action)
+        self.resolve(caller, &ids::parse_key_or_alias(caller, key_id)?, access)
     }
 
     /// Resolve a key id or key ARN (operations that take no alias).
@@ -295,9 +587,9 @@ impl Kms {
         &self,
         caller: &Caller,
         key_id: &str,
-        action: &str,
+        access: &Access<'_>,
     ) -> Result<Arc<CachedKey>, KmsError> {
-        self.resolve(caller, &ids::parse_key_only(caller, key_id)?, action)
+        self.resolve(caller, &ids::parse_key_only(caller, key_id)?, access)
     }
 
     /// Change a key's record under the writer lock: `change` sees the current record and may
@@ -306,11 +598,11 @@ impl Kms {
         &self,
         caller: &Caller,
         key_id: &str,
-        action: &str,
+        access: &Access<'_>,
         change: impl FnOnce(&mut KeyRecord, &str) -> Result<R, KmsError>,
     ) -> Result<(R, Arc<CachedKey>), KmsError> {
         let _guard = self.writer.lock().await;
-        let current = self.resolve_key(caller, key_id, action)?;
+        let current = self.resolve_key(caller, key_id, access)?;
         let mut record = current.record.clone();
         let out = change(&mut record, &current.arn)?;
         let updated = self
@@ -360,10 +652,16 @@ impl Kms {
             }
             return Err(e.into());
         }
+        let arn = record.arn();
+        let policy = match current {
+            Some(c) if c.record.policy == record.policy => c.policy.clone(),
+            _ => stored_policy(&arn, &record.policy),
+        };
         let updated = Arc::new(CachedKey {
-            arn: record.arn(),
+            arn,
             version,
             materials,
+            policy,
             record,
         });
         self.view
@@ -436,6 +734,95 @@ impl Kms {
         Ok(())
     }
 
+    /// A grant of a key, from the view.
+    pub(crate) fn grant(&self, key: &CachedKey, grant_id: &str) -> Option<Arc<Grant>> {
+        self.view
+            .read()
+            .scope(&key.record.account, &key.record.region)?
+            .grants
+            .get(&key.record.key_id)?
+            .by_id
+            .get(grant_id)
+            .cloned()
+    }
+
+    /// Apply a grant change under the writer lock, after `plan` decides it against the view:
+    /// the store first, then the view.
+    pub(crate) async fn write_grants<R>(
+        &self,
+        plan: impl FnOnce(&Kms) -> Result<(R, Option<GrantWrite>), KmsError>,
+    ) -> Result<R, KmsError> {
+        let _guard = self.writer.lock().await;
+        let (out, change) = plan(self)?;
+        let Some(change) = change else {
+            return Ok(out);
+        };
+        let (grant, write) = match &change {
+            GrantWrite::Put(g) => {
+                let doc = serde_json::to_string(g.as_ref())
+                    .map_err(|e| KmsError::Internal(e.to_string()))?;
+                let row = GrantRow {
+                    scope: grant_scope(g),
+                    key_id: g.key_id.clone(),
+                    grant_id: g.grant_id.clone(),
+                    doc,
+                };
+                (g, Write::PutGrant(row))
+            }
+            GrantWrite::Delete(g) => (
+                g,
+                Write::DeleteGrant {
+                    scope: grant_scope(g),
+                    key_id: g.key_id.clone(),
+                    grant_id: g.grant_id.clone(),
+                },
+            ),
+        };
+        self.store.apply(Transaction::new().push(write)).await?;
+        let mut view = self.view.write();
+        let grants = view
+            .scope_mut(&grant_scope(grant))
+            .grants
+            .entry(grant.key_id.clone())
+            .or_default();
+        match change {
+            GrantWrite::Put(g) => grants.insert(g),
+            GrantWrite::Delete(g) => {
+                grants.remove(&g.grant_id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Load one grant from the store into the view (named by a grant token this node had not
+    /// seen). A grant no longer stored (retired, revoked) stays away.
+    pub(crate) async fn load_grant(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        grant_id: &str,
+    ) -> Result<(), KmsError> {
+        let _guard = self.writer.lock().await;
+        let scope = Scope {
+            account: account.to_string(),
+            region: region.to_string(),
+        };
+        let Some(row) = self.store.get_grant(&scope, key_id, grant_id).await? else {
+            return Ok(());
+        };
+        let grant: Grant =
+            serde_json::from_str(&row.doc).map_err(|e| KmsError::Internal(e.to_string()))?;
+        self.view
+            .write()
+            .scope_mut(&scope)
+            .grants
+            .entry(row.key_id)
+            .or_default()
+            .insert(Arc::new(grant));
+        Ok(())
+    }
+
     /// Destroy every key whose deletion window has ended (with its material and aliases).
     /// Runs at start and periodically, so a window that ended while the server was down is
     /// honoured as soon as it is back. Returns the ARNs destroyed.
@@ -484,6 +871,7 @@ impl Kms {
             let s = view.scope_mut(&scope);
             s.keys.remove(&key.record.key_id);
             s.aliases.retain(|_, a| a.key_id != key.record.key_id);
+            s.grants.remove(&key.record.key_id);
             tracing::info!(key = %key.arn, "deletion window ended: key destroyed");
             destroyed.push(key.arn.clone());
         }
@@ -502,6 +890,65 @@ impl Kms {
     pub fn key_count(&self) -> usize {
         self.view.read().all_keys().count()
     }
+}
+
+/// A grant change, for [`Kms::write_grants`].
+pub(crate) enum GrantWrite {
+    Put(Arc<Grant>),
+    Delete(Arc<Grant>),
+}
+
+/// The scope of a grant's key, from its key ARN.
+fn grant_scope(g: &Grant) -> Scope {
+    let mut parts = g.key_arn.split(':').skip(3);
+    Scope {
+        region: parts.next().unwrap_or_default().to_string(),
+        account: parts.next().unwrap_or_default().to_string(),
+    }
+}
+
+/// AccessDeniedException for a refused request, in AWS's words.
+pub(crate) fn denied_error(
+    denied: Denied,
+    caller: &Caller,
+    action: &str,
+    resource: &str,
+) -> KmsError {
+    KmsError::AccessDenied(denied.message(
+        &caller.principal_arn,
+        &format!("kms:{action}"),
+        resource,
+    ))
+}
+
+const GRANT_TOKEN_SETTING: &str = "grant-token-key";
+const GRANT_TOKEN_AAD: &[u8] = b"trent/v1/grant-token-key";
+
+/// The MAC key of grant tokens: made on first use, kept wrapped under the root key.
+async fn grant_token_key(
+    store: &dyn Store,
+    root: &dyn RootKey,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
+    let fail = |e: String| OpenError(format!("grant token key: {e}"));
+    if let Some(wrapped) = store
+        .get_setting(GRANT_TOKEN_SETTING)
+        .await
+        .map_err(|e| fail(e.to_string()))?
+    {
+        let key = root
+            .unwrap(GRANT_TOKEN_AAD, &wrapped)
+            .map_err(|e| fail(e.to_string()))?;
+        return Ok(zeroize::Zeroizing::new(key.to_vec()));
+    }
+    let key = trent_crypto::primitives::random_bytes(32).map_err(|e| fail(e.to_string()))?;
+    let wrapped = root
+        .wrap(GRANT_TOKEN_AAD, &key)
+        .map_err(|e| fail(e.to_string()))?;
+    store
+        .put_setting(GRANT_TOKEN_SETTING, &wrapped)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(key)
 }
 
 /// Why the service could not open.

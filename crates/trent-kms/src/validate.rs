@@ -42,6 +42,12 @@ impl Violations {
         ));
     }
 
+    /// A member whose value (left out) breaks `constraint`.
+    pub fn constraint(&mut self, path: &str, constraint: &str) -> &mut Self {
+        self.push(None, path, constraint);
+        self
+    }
+
     /// A required member that is missing.
     pub fn required<T>(&mut self, path: &str, v: &Option<T>) -> &mut Self {
         if v.is_none() {

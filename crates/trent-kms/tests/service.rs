@@ -8,12 +8,18 @@ use trent_kms::api::*;
 use trent_kms::{Caller, Kms, KmsError, OpenError};
 use trent_store::{SqliteStore, Store};
 
+/// A user of the test account whose identity policy allows every KMS action.
 fn caller() -> Caller {
-    Caller {
-        account: "111122223333".into(),
-        region: "us-east-1".into(),
-        principal_arn: "arn:aws:iam::111122223333:user/test".into(),
-    }
+    let mut c = Caller::new(
+        "111122223333",
+        "us-east-1",
+        "arn:aws:iam::111122223333:user/test",
+    );
+    let admin = r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#;
+    c.identity = Arc::from(vec![
+        trent_kms::policy::parse_kind(admin, trent_kms::policy::Kind::Identity).unwrap(),
+    ]);
+    c
 }
 
 /// The ARN of a key of the test account in `region`.
@@ -184,9 +190,9 @@ async fn keys_are_regional_and_accounts_are_separate() {
     let err = describe(&kms, &other_account, &arn).await.unwrap_err();
     assert_eq!(
         err,
-        KmsError::AccessDenied(format!(
-            "User: arn:aws:iam::444455556666:user/eve is not authorized to perform: kms:DescribeKey on resource: {arn} because no resource-based policy allows the kms:DescribeKey action"
-        ))
+        KmsError::AccessDenied(
+            "User: arn:aws:iam::444455556666:user/eve is not authorized to perform: kms:DescribeKey on this resource because the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access".into()
+        )
     );
 }
 

@@ -153,6 +153,11 @@ pub async fn dispatch(
         "Decapsulate" => decapsulate, json;
         "GenerateDataKeyPair" => generate_data_key_pair, json;
         "GenerateDataKeyPairWithoutPlaintext" => generate_data_key_pair_without_plaintext, json;
+        "CreateGrant" => create_grant, json;
+        "ListGrants" => list_grants, json;
+        "ListRetirableGrants" => list_retirable_grants, json;
+        "RetireGrant" => retire_grant, empty;
+        "RevokeGrant" => revoke_grant, empty;
     }
 }
 

@@ -122,11 +122,8 @@ async fn authenticate(
             .ok()
             .filter(|r| valid_region(r))
             .unwrap_or_else(|| "us-east-1".into());
-        return Ok(Caller {
-            principal_arn: format!("arn:aws:iam::{}:root", dev.account),
-            account: dev.account.clone(),
-            region,
-        });
+        let root = format!("arn:aws:iam::{}:root", dev.account);
+        return Ok(Caller::new(&dev.account, &region, &root));
     }
     let auth = sigv4::parse_authorization(&parts.headers)?;
     if !valid_region(&auth.region) {
@@ -151,11 +148,9 @@ async fn authenticate(
         &parts.headers,
         body,
     )?;
-    Ok(Caller {
-        account: principal.account.clone(),
-        region: auth.region,
-        principal_arn: principal.arn.clone(),
-    })
+    let mut caller = Caller::new(&principal.account, &auth.region, &principal.arn);
+    caller.identity = app.principals.policies_of(&principal.arn);
+    Ok(caller)
 }
 
 async fn read_body(app: &App, body: Incoming) -> Result<Bytes, KmsError> {
@@ -188,7 +183,7 @@ enum Accepted {
 
 /// Read, bound and authenticate a request: everything a slow or hostile client controls, and so
 /// what the request timeout covers.
-async fn accept(app: &App, req: Request<Incoming>) -> Result<Accepted, KmsError> {
+async fn accept(app: &App, req: Request<Incoming>, peer: Peer) -> Result<Accepted, KmsError> {
     let (parts, body) = req.into_parts();
     let too_large = parts
         .headers
@@ -233,12 +228,21 @@ async fn accept(app: &App, req: Request<Incoming>) -> Result<Accepted, KmsError>
         .and_then(dispatch::operation)
         .ok_or(KmsError::UnknownOperation)?;
     let body = read_body(app, body).await?;
-    let caller = authenticate(app, &parts, &body).await?;
+    let mut caller = authenticate(app, &parts, &body).await?;
+    caller.source_ip = Some(peer.ip);
+    caller.secure_transport = peer.tls;
     Ok(Accepted::Operation { op, caller, body })
 }
 
+/// Where a connection comes from: the aws:SourceIp and aws:SecureTransport of its requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub ip: std::net::IpAddr,
+    pub tls: bool,
+}
+
 /// Answer one request, whatever happens.
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: Peer) -> Response<Body> {
     let request_id = new_request_id();
     let target = req
         .headers()
@@ -246,11 +250,11 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
-    let accepted = match tokio::time::timeout(app.options.request_timeout, accept(&app, req)).await
-    {
-        Ok(r) => r,
-        Err(_) => Err(KmsError::RequestTimeout),
-    };
+    let accepted =
+        match tokio::time::timeout(app.options.request_timeout, accept(&app, req, peer)).await {
+            Ok(r) => r,
+            Err(_) => Err(KmsError::RequestTimeout),
+        };
     let result = match accepted {
         Ok(Accepted::Done(body)) => Ok(body),
         // The operation runs as a task of its own: if the client goes away, its store write and
@@ -326,24 +330,28 @@ pub async fn serve(
                     let handshake =
                         tokio::time::timeout(app.options.request_timeout, acceptor.accept(stream));
                     match handshake.await {
-                        Ok(Ok(s)) => serve_connection(TokioIo::new(s), app, remote).await,
+                        Ok(Ok(s)) => serve_connection(TokioIo::new(s), app, remote, true).await,
                         Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
                     }
                 }
-                None => serve_connection(TokioIo::new(stream), app, remote).await,
+                None => serve_connection(TokioIo::new(stream), app, remote, false).await,
             }
         });
     }
 }
 
-async fn serve_connection<I>(io: I, app: Arc<App>, remote: SocketAddr)
+async fn serve_connection<I>(io: I, app: Arc<App>, remote: SocketAddr, tls: bool)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let peer = Peer {
+        ip: remote.ip(),
+        tls,
+    };
     let svc = service_fn(move |req| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(handle(app, req).await) }
+        async move { Ok::<_, Infallible>(handle(app, req, peer).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

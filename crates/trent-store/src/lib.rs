@@ -83,6 +83,27 @@ pub struct PrincipalRow {
     pub created_at: i64,
 }
 
+/// A grant on a key. `doc` is owned by the service (JSON); the store never looks inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRow {
+    pub scope: Scope,
+    pub key_id: String,
+    /// 64 lowercase hex characters.
+    pub grant_id: String,
+    pub doc: String,
+}
+
+/// A named identity policy of a principal ARN (any of its access keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityPolicyRow {
+    pub arn: String,
+    pub name: String,
+    /// The policy document, as given (already checked by the service).
+    pub document: String,
+    /// Epoch seconds.
+    pub updated_at: i64,
+}
+
 /// One write inside a [`Transaction`].
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -92,8 +113,8 @@ pub enum Write {
         row: KeyRow,
         expected_version: Option<i64>,
     },
-    /// Delete a key, all its materials and every alias pointing at it. Deleting a missing key is
-    /// not an error.
+    /// Delete a key, all its materials and grants and every alias pointing at it. Deleting a
+    /// missing key is not an error.
     DeleteKey { scope: Scope, key_id: String },
     /// Insert a material (conflict if that material id exists for the key).
     PutMaterial(MaterialRow),
@@ -103,6 +124,14 @@ pub enum Write {
     PutAlias { row: AliasRow, replace: bool },
     /// Delete an alias; deleting a missing alias is not an error.
     DeleteAlias { scope: Scope, alias_name: String },
+    /// Insert a grant (conflict if that grant id exists for the key).
+    PutGrant(GrantRow),
+    /// Delete a grant; deleting a missing grant is not an error.
+    DeleteGrant {
+        scope: Scope,
+        key_id: String,
+        grant_id: String,
+    },
 }
 
 /// Writes applied all together or not at all, durably before `apply` returns.
@@ -127,12 +156,13 @@ pub struct Snapshot {
     pub keys: Vec<KeyRow>,
     pub materials: Vec<MaterialRow>,
     pub aliases: Vec<AliasRow>,
+    pub grants: Vec<GrantRow>,
 }
 
 /// The storage trait. Every method is durable on return: what it acknowledged survives `kill -9`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// All keys, materials and aliases of every scope.
+    /// All keys, materials, aliases and grants of every scope.
     async fn load_all(&self) -> Result<Snapshot, StoreError>;
     /// Apply a transaction atomically.
     async fn apply(&self, tx: Transaction) -> Result<(), StoreError>;
@@ -144,10 +174,26 @@ pub trait Store: Send + Sync + 'static {
     /// Returns whether a principal was deleted.
     async fn delete_principal(&self, access_key_id: &str) -> Result<bool, StoreError>;
 
+    /// One grant (a node reading a grant token for a grant it has not loaded yet).
+    async fn get_grant(
+        &self,
+        scope: &Scope,
+        key_id: &str,
+        grant_id: &str,
+    ) -> Result<Option<GrantRow>, StoreError>;
+
+    /// Every identity policy of every principal ARN, sorted by ARN and name.
+    async fn list_identity_policies(&self) -> Result<Vec<IdentityPolicyRow>, StoreError>;
+    /// Insert or replace the policy of that ARN and name.
+    async fn put_identity_policy(&self, row: IdentityPolicyRow) -> Result<(), StoreError>;
+    /// Returns whether a policy was deleted.
+    async fn delete_identity_policy(&self, arn: &str, name: &str) -> Result<bool, StoreError>;
+
     /// A named setting (for example the root key's check value).
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn put_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
 
-    /// Wipe every key, material and alias (dev mode's reset). Principals and settings stay.
+    /// Wipe every key, material, alias and grant (dev mode's reset). Principals, identity
+    /// policies and settings stay.
     async fn reset(&self) -> Result<(), StoreError>;
 }

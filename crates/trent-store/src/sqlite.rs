@@ -8,8 +8,8 @@
 //! (`BEGIN IMMEDIATE`) and waits up to [`BUSY_TIMEOUT`] for it.
 
 use crate::{
-    AliasRow, KeyRow, MaterialRow, PrincipalRow, Scope, Snapshot, Store, StoreError, Transaction,
-    Write,
+    AliasRow, GrantRow, IdentityPolicyRow, KeyRow, MaterialRow, PrincipalRow, Scope, Snapshot,
+    Store, StoreError, Transaction, Write,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -64,6 +64,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE settings (
         name TEXT NOT NULL PRIMARY KEY,
         value BLOB NOT NULL
+    ) STRICT;",
+    // 2: grants and identity policies (access control).
+    "CREATE TABLE grants (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        grant_id TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (account, region, key_id, grant_id)
+    ) STRICT;
+    CREATE TABLE identity_policies (
+        arn TEXT NOT NULL,
+        name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (arn, name)
     ) STRICT;",
 ];
 
@@ -315,6 +331,7 @@ fn apply_write(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreErr
         Write::DeleteKey { scope, key_id } => {
             for sql in [
                 "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND key_id = ?3",
+                "DELETE FROM grants WHERE account = ?1 AND region = ?2 AND key_id = ?3",
                 "DELETE FROM materials WHERE account = ?1 AND region = ?2 AND key_id = ?3",
                 "DELETE FROM keys WHERE account = ?1 AND region = ?2 AND key_id = ?3",
             ] {
@@ -393,6 +410,33 @@ fn apply_write(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreErr
             )
             .map_err(backend(CTX))?;
         }
+        Write::PutGrant(g) => {
+            let n = tx
+                .execute(
+                    "INSERT INTO grants (account, region, key_id, grant_id, doc)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    params![g.scope.account, g.scope.region, g.key_id, g.grant_id, g.doc],
+                )
+                .map_err(backend(CTX))?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "grant {} of key {} already exists",
+                    g.grant_id, g.key_id
+                )));
+            }
+        }
+        Write::DeleteGrant {
+            scope,
+            key_id,
+            grant_id,
+        } => {
+            tx.execute(
+                "DELETE FROM grants
+                 WHERE account = ?1 AND region = ?2 AND key_id = ?3 AND grant_id = ?4",
+                params![scope.account, scope.region, key_id, grant_id],
+            )
+            .map_err(backend(CTX))?;
+        }
     }
     Ok(())
 }
@@ -411,6 +455,15 @@ fn principal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PrincipalRow> {
         account: r.get(2)?,
         wrapped_secret: r.get(3)?,
         created_at: r.get(4)?,
+    })
+}
+
+fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GrantRow> {
+    Ok(GrantRow {
+        scope: scope_of(r)?,
+        key_id: r.get(2)?,
+        grant_id: r.get(3)?,
+        doc: r.get(4)?,
     })
 }
 
@@ -482,11 +535,19 @@ impl Store for SqliteStore {
                 },
                 CTX,
             )?;
+            let grants = query_all(
+                &tx,
+                "SELECT account, region, key_id, grant_id, doc FROM grants
+                 ORDER BY account, region, key_id, grant_id",
+                grant_row,
+                CTX,
+            )?;
             tx.commit().map_err(backend(CTX))?;
             Ok(Snapshot {
                 keys,
                 materials,
                 aliases,
+                grants,
             })
         })
         .await
@@ -566,6 +627,73 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn get_grant(
+        &self,
+        scope: &Scope,
+        key_id: &str,
+        grant_id: &str,
+    ) -> Result<Option<GrantRow>, StoreError> {
+        let (scope, key_id, grant_id) = (scope.clone(), key_id.to_owned(), grant_id.to_owned());
+        self.with(move |c| {
+            c.query_row(
+                "SELECT account, region, key_id, grant_id, doc FROM grants
+                 WHERE account = ?1 AND region = ?2 AND key_id = ?3 AND grant_id = ?4",
+                params![scope.account, scope.region, key_id, grant_id],
+                grant_row,
+            )
+            .optional()
+            .map_err(backend("reading grant"))
+        })
+        .await
+    }
+
+    async fn list_identity_policies(&self) -> Result<Vec<IdentityPolicyRow>, StoreError> {
+        self.with(|c| {
+            query_all(
+                c,
+                "SELECT arn, name, document, updated_at FROM identity_policies ORDER BY arn, name",
+                |r| {
+                    Ok(IdentityPolicyRow {
+                        arn: r.get(0)?,
+                        name: r.get(1)?,
+                        document: r.get(2)?,
+                        updated_at: r.get(3)?,
+                    })
+                },
+                "listing identity policies",
+            )
+        })
+        .await
+    }
+
+    async fn put_identity_policy(&self, row: IdentityPolicyRow) -> Result<(), StoreError> {
+        self.write_tx("writing identity policy", move |t| {
+            t.execute(
+                "INSERT INTO identity_policies (arn, name, document, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (arn, name) DO UPDATE
+                 SET document = excluded.document, updated_at = excluded.updated_at",
+                params![row.arn, row.name, row.document, row.updated_at],
+            )
+            .map(|_| ())
+            .map_err(backend("writing identity policy"))
+        })
+        .await
+    }
+
+    async fn delete_identity_policy(&self, arn: &str, name: &str) -> Result<bool, StoreError> {
+        let (arn, name) = (arn.to_owned(), name.to_owned());
+        self.write_tx("deleting identity policy", move |t| {
+            t.execute(
+                "DELETE FROM identity_policies WHERE arn = ?1 AND name = ?2",
+                params![arn, name],
+            )
+            .map(|n| n > 0)
+            .map_err(backend("deleting identity policy"))
+        })
+        .await
+    }
+
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let name = name.to_owned();
         self.with(move |c| {
@@ -596,8 +724,10 @@ impl Store for SqliteStore {
 
     async fn reset(&self) -> Result<(), StoreError> {
         self.write_tx("resetting store", |t| {
-            t.execute_batch("DELETE FROM aliases; DELETE FROM materials; DELETE FROM keys;")
-                .map_err(backend("resetting store"))
+            t.execute_batch(
+                "DELETE FROM grants; DELETE FROM aliases; DELETE FROM materials; DELETE FROM keys;",
+            )
+            .map_err(backend("resetting store"))
         })
         .await
     }

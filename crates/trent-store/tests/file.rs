@@ -76,6 +76,8 @@ async fn file_is_created_in_wal_mode_with_schema() {
         tables,
         [
             "aliases",
+            "grants",
+            "identity_policies",
             "keys",
             "materials",
             "principals",
@@ -83,11 +85,11 @@ async fn file_is_created_in_wal_mode_with_schema() {
             "settings"
         ]
     );
-    assert_eq!(migrations(&path), vec![1]);
+    assert_eq!(migrations(&path), vec![1, 2]);
     let user_version: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(user_version, 1);
+    assert_eq!(user_version, 2);
 }
 
 #[tokio::test]
@@ -115,7 +117,7 @@ async fn legacy_user_version_file_is_adopted() {
         .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(migrations(&path), vec![1]);
+    assert_eq!(migrations(&path), vec![1, 2]);
     assert_eq!(
         store.load_all().await.unwrap().keys,
         vec![KeyRow {
@@ -127,7 +129,7 @@ async fn legacy_user_version_file_is_adopted() {
     );
     drop(store);
     let _again = SqliteStore::open(&path).unwrap();
-    assert_eq!(migrations(&path), vec![1]);
+    assert_eq!(migrations(&path), vec![1, 2]);
 }
 
 #[tokio::test]
@@ -151,13 +153,14 @@ async fn reopen_is_durable_and_migrations_idempotent() {
     }
     for round in 0..3 {
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(migrations(&path), vec![1], "round {round}");
+        assert_eq!(migrations(&path), vec![1, 2], "round {round}");
         assert_eq!(
             store.load_all().await.unwrap(),
             Snapshot {
                 keys: vec![key("k1", 1)],
                 materials: vec![m.clone()],
                 aliases: vec![],
+                grants: vec![],
             }
         );
         assert_eq!(store.get_setting("s").await.unwrap(), Some(b"v".to_vec()));
@@ -190,7 +193,7 @@ async fn two_handles_on_one_file_see_each_others_writes() {
     let path = dir.path().join("trent.db");
     let a = SqliteStore::open(&path).unwrap();
     let b = SqliteStore::open(&path).unwrap();
-    assert_eq!(migrations(&path), vec![1]);
+    assert_eq!(migrations(&path), vec![1, 2]);
 
     a.apply(insert("from-a")).await.unwrap();
     assert_eq!(b.load_all().await.unwrap().keys, vec![key("from-a", 1)]);

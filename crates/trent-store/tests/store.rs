@@ -296,6 +296,7 @@ async fn delete_key_cascades_only_its_own_rows() {
             keys: vec![key(&s, "k2", 1, "2")],
             materials: vec![material(&s, "k2", 3, 3)],
             aliases: vec![alias(&s, "alias/c", "k2", 1, 1)],
+            grants: vec![],
         }
     );
 
@@ -368,6 +369,7 @@ async fn writes_within_one_transaction_see_each_other() {
             keys: vec![key(&s, "k1", 2, "v2")],
             materials: vec![],
             aliases: vec![alias(&s, "alias/a", "k9", 5, 6)],
+            grants: vec![],
         }
     );
 }

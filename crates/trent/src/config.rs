@@ -97,6 +97,24 @@ pub struct FileConfig {
     pub deletion_check_secs: Option<u64>,
     pub key_pool_size: Option<usize>,
     pub log_format: Option<String>,
+    /// Principals the server makes sure exist at start, with their access keys and policies.
+    #[serde(default)]
+    pub principals: Vec<ConfigPrincipal>,
+}
+
+/// A `[[principals]]` entry of the TOML file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPrincipal {
+    /// `arn:aws:iam::<account>:user/<name>`, `:role/<name>` or `:root`.
+    pub arn: String,
+    /// An access key to give it (both or neither of these two).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Identity policies by name: the policy documents (JSON text). These replace whatever
+    /// policies the ARN had.
+    #[serde(default)]
+    pub policies: std::collections::BTreeMap<String, String>,
 }
 
 pub fn load_file(path: Option<&Path>) -> Result<FileConfig, String> {
@@ -132,6 +150,7 @@ pub struct Settings {
     pub deletion_check_secs: u64,
     pub key_pool_size: usize,
     pub log_format: String,
+    pub principals: Vec<ConfigPrincipal>,
 }
 
 pub fn resolve_store(args: &StoreArgs, file: &FileConfig, in_memory: bool) -> StoreSettings {
@@ -247,6 +266,7 @@ impl Settings {
                 .unwrap_or(trent_kms::keypool::DEFAULT_CAPACITY)
                 .min(64),
             log_format,
+            principals: file.principals,
         })
     }
 }

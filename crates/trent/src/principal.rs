@@ -1,5 +1,6 @@
-//! `trent principal create|list|delete`: manage access keys on a data directory, with the
-//! server running or not (the server picks changes up within a second or two).
+//! `trent principal create|list|delete` and `trent principal policy put|delete|list`: manage
+//! access keys and identity policies on a data directory, with the server running or not (the
+//! server picks changes up within a second or two).
 
 use crate::config::{StoreArgs, load_file, open_store, resolve_store};
 use clap::{Args, Subcommand};
@@ -29,6 +30,50 @@ enum Action {
         /// The access key id.
         access_key_id: String,
     },
+    /// Identity policies of users and roles.
+    #[command(subcommand)]
+    Policy(PolicyAction),
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyAction {
+    /// Attach (or replace) a named identity policy of a user or role ARN.
+    Put {
+        #[arg(long)]
+        arn: String,
+        #[arg(long)]
+        name: String,
+        /// The policy document (JSON), or @FILE to read it from a file.
+        #[arg(long)]
+        document: String,
+    },
+    /// Detach a named identity policy.
+    Delete {
+        #[arg(long)]
+        arn: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List identity policies (of one ARN, or all), with their documents.
+    List {
+        #[arg(long)]
+        arn: Option<String>,
+    },
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A policy document given inline or as `@FILE`.
+pub fn read_document(arg: &str) -> Result<String, String> {
+    match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}")),
+        None => Ok(arg.to_string()),
+    }
 }
 
 pub async fn run(args: PrincipalArgs) -> Result<(), String> {
@@ -48,12 +93,8 @@ pub async fn run(args: PrincipalArgs) -> Result<(), String> {
     let principals = Arc::new(Principals::new(store, root));
     match args.action {
         Action::Create { arn } => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
             let p = principals
-                .create(&arn, now)
+                .create(&arn, now_secs())
                 .await
                 .map_err(|e| e.to_string())?;
             println!("# {} (the secret is shown once)", p.arn);
@@ -74,6 +115,39 @@ pub async fn run(args: PrincipalArgs) -> Result<(), String> {
                 return Err(format!("no access key {access_key_id}"));
             }
             println!("deleted {access_key_id}");
+        }
+        Action::Policy(PolicyAction::Put {
+            arn,
+            name,
+            document,
+        }) => {
+            let document = read_document(&document)?;
+            principals
+                .put_policy(&arn, &name, &document, now_secs())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("attached {name} to {arn}");
+        }
+        Action::Policy(PolicyAction::Delete { arn, name }) => {
+            if !principals
+                .delete_policy(&arn, &name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("{arn} has no policy {name}"));
+            }
+            println!("detached {name} from {arn}");
+        }
+        Action::Policy(PolicyAction::List { arn }) => {
+            for p in principals
+                .list_policies()
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                if arn.as_ref().is_none_or(|a| *a == p.arn) {
+                    println!("{}\t{}\t{}", p.arn, p.name, p.document);
+                }
+            }
         }
     }
     Ok(())

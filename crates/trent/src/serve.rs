@@ -43,6 +43,61 @@ fn write_client_files(
     Ok(())
 }
 
+/// The identity policy of the admin principal made on first start: every KMS action.
+const ADMIN_POLICY_NAME: &str = "AdministratorAccess";
+const ADMIN_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+
+/// Make the config file's principals exist as it says: their access keys, and exactly their
+/// identity policies.
+async fn apply_config_principals(
+    principals: &Principals,
+    wanted: &[crate::config::ConfigPrincipal],
+    now: i64,
+) -> Result<(), String> {
+    let fail = |arn: &str, e: String| format!("config principal {arn}: {e}");
+    for p in wanted {
+        match (&p.access_key_id, &p.secret_access_key) {
+            (Some(id), Some(secret)) => principals
+                .import(&p.arn, id, secret, now)
+                .await
+                .map_err(|e| fail(&p.arn, e.to_string()))?,
+            (None, None) => {}
+            _ => {
+                return Err(fail(
+                    &p.arn,
+                    "access_key_id and secret_access_key go together".into(),
+                ));
+            }
+        }
+        if p.arn.ends_with(":root") && !p.policies.is_empty() {
+            return Err(fail(
+                &p.arn,
+                "an account's root user takes no identity policies".into(),
+            ));
+        }
+        for old in principals
+            .list_policies()
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            if old.arn == p.arn && !p.policies.contains_key(&old.name) {
+                principals
+                    .delete_policy(&p.arn, &old.name)
+                    .await
+                    .map_err(|e| fail(&p.arn, e.to_string()))?;
+            }
+        }
+        for (name, document) in &p.policies {
+            principals
+                .put_policy(&p.arn, name, document, now)
+                .await
+                .map_err(|e| fail(&p.arn, format!("policy {name}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let settings = Settings::resolve(args)?;
     init_logging(&settings.log_format);
@@ -56,6 +111,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     kms.clock.advance(settings.dev_clock_offset_secs);
     let principals = Arc::new(Principals::new(store, root));
     principals.refresh().await.map_err(|e| e.to_string())?;
+    apply_config_principals(&principals, &settings.principals, kms.clock.now() as i64).await?;
 
     let tls = match &settings.tls {
         Some((cert, key)) => Some(trent_server::tls_acceptor(cert, key)?),
@@ -75,8 +131,13 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             .is_empty()
     {
         let arn = format!("arn:aws:iam::{}:user/admin", settings.admin_account);
+        let now = kms.clock.now() as i64;
         let admin = principals
-            .create(&arn, kms.clock.now() as i64)
+            .create(&arn, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        principals
+            .put_policy(&arn, ADMIN_POLICY_NAME, ADMIN_POLICY, now)
             .await
             .map_err(|e| e.to_string())?;
         println!("Created the admin principal {arn}. Its secret is shown once:");

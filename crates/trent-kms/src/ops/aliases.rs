@@ -69,8 +69,11 @@ impl Kms {
     ) -> Result<Empty, KmsError> {
         let (name, target) = checked_alias_request(req)?;
         let now = self.clock.now();
+        let access = Access::new("CreateAlias");
         self.write_aliases(|kms| {
-            let key = kms.resolve_key(caller, &target, "CreateAlias")?;
+            // Permission on the key (its key policy) and on the alias (identity policies).
+            let key = kms.resolve_key(caller, &target, &access)?;
+            kms.authorize_identity(caller, &access, &caller.alias_arn(&name))?;
             refuse_pending_deletion(key.record.state, &key.arn)?;
             let view = kms.view.read();
             let aliases = view
@@ -121,9 +124,16 @@ impl Kms {
                 .scope(&caller.account, &caller.region)
                 .and_then(|s| s.aliases.get(&name).cloned())
                 .ok_or_else(|| alias_not_found(&caller.alias_arn(&name)))?;
-            let key = kms.resolve_key(caller, &target, "UpdateAlias")?;
+            // Permission on the alias, on the key it points to now and on the new key.
+            let access = Access::new("UpdateAlias");
+            let key = kms.resolve_key(caller, &target, &access)?;
+            kms.authorize_identity(caller, &access, &caller.alias_arn(&name))?;
             refuse_pending_deletion(key.record.state, &key.arn)?;
-            let current = kms.resolve_key(caller, &existing.key_id, "UpdateAlias").ok();
+            let current = match kms.resolve_key(caller, &existing.key_id, &access) {
+                Ok(k) => Some(k),
+                Err(KmsError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            };
             // AWS: both keys of one type (symmetric, asymmetric or HMAC) and one usage.
             let class = |spec: &str| match keyspec::kind(spec) {
                 Some(KeyKind::Asymmetric(_)) => "asymmetric",
@@ -165,13 +175,20 @@ impl Kms {
         check_alias_name(&mut v, &req.alias_name)?;
         let name = req.alias_name.unwrap_or_default();
         self.write_aliases(|kms| {
-            let exists = kms
+            let target = kms
                 .view
                 .read()
                 .scope(&caller.account, &caller.region)
-                .is_some_and(|s| s.aliases.contains_key(&name));
-            if !exists {
+                .and_then(|s| s.aliases.get(&name).map(|a| a.key_id.clone()));
+            let Some(target) = target else {
                 return Err(alias_not_found(&caller.alias_arn(&name)));
+            };
+            // Permission on the alias and on the key it points to.
+            let access = Access::new("DeleteAlias");
+            kms.authorize_identity(caller, &access, &caller.alias_arn(&name))?;
+            match kms.resolve_key(caller, &target, &access) {
+                Ok(_) | Err(KmsError::NotFound(_)) => {}
+                Err(e) => return Err(e),
             }
             Ok(vec![Write::DeleteAlias {
                 scope: caller.scope(),
@@ -191,9 +208,10 @@ impl Kms {
         v.str_len("KeyId", req.key_id.as_deref(), 1, 2048);
         check_paging(&mut v, req.limit, &req.marker, 100);
         v.finish()?;
+        self.authorize_identity(caller, &Access::new("ListAliases"), "*")?;
         let filter = match &req.key_id {
             Some(k) => Some(
-                self.resolve_key(caller, k, "ListAliases")?
+                self.find_key(caller, k, "ListAliases")?
                     .record
                     .key_id
                     .clone(),

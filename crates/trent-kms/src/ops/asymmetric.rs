@@ -38,7 +38,7 @@ impl Kms {
     /// The checks of Sign and Verify, in AWS's order: members, key, state, usage, algorithm,
     /// message type and digest length.
     #[allow(clippy::too_many_arguments)]
-    fn signing_request(
+    async fn signing_request(
         &self,
         caller: &Caller,
         v: &mut Violations,
@@ -47,7 +47,7 @@ impl Kms {
         message_type: &Option<String>,
         algorithm: &Option<String>,
         grant_tokens: &Option<Vec<String>>,
-        op: &str,
+        op: &'static str,
     ) -> Result<SigningRequest, KmsError> {
         check_key_id(v, "KeyId", key_id);
         v.required("Message", message)
@@ -57,7 +57,17 @@ impl Kms {
             .one_of("SigningAlgorithm", algorithm.as_deref(), SIGNING_ALGORITHMS);
         check_grant_tokens(v, grant_tokens);
         v.finish()?;
-        let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), op)?;
+        self.honour_grant_tokens(caller, grant_tokens).await?;
+        let type_name = message_type.as_deref().unwrap_or("RAW");
+        let access = Access::with(
+            op,
+            Facts {
+                signing_algorithm: algorithm.as_deref(),
+                message_type: Some(type_name),
+                ..Facts::default()
+            },
+        );
+        let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         require_usage(&key, keyspec::SIGN_VERIFY, op)?;
         let algorithm = algorithm.clone().unwrap_or_default();
@@ -66,7 +76,6 @@ impl Kms {
         }
         let scheme = keyspec::signing_scheme(&algorithm)
             .ok_or_else(|| incompatible_algorithm(&algorithm, &key))?;
-        let type_name = message_type.as_deref().unwrap_or("RAW");
         let kind = keyspec::message_kind(type_name);
         let bytes = message.as_ref().map(Blob::as_slice).unwrap_or_default();
         match check_message(scheme, kind, bytes) {
@@ -88,16 +97,18 @@ impl Kms {
 
     pub async fn sign(&self, caller: &Caller, req: SignRequest) -> Result<SignResponse, KmsError> {
         let mut v = Violations::new();
-        let s = self.signing_request(
-            caller,
-            &mut v,
-            &req.key_id,
-            &req.message,
-            &req.message_type,
-            &req.signing_algorithm,
-            &req.grant_tokens,
-            "Sign",
-        )?;
+        let s = self
+            .signing_request(
+                caller,
+                &mut v,
+                &req.key_id,
+                &req.message,
+                &req.message_type,
+                &req.signing_algorithm,
+                &req.grant_tokens,
+                "Sign",
+            )
+            .await?;
         dry_run(req.dry_run)?;
         let message = req.message.unwrap_or_default();
         let signature = private_key(&s.key)?
@@ -122,16 +133,18 @@ impl Kms {
             1,
             6144,
         );
-        let s = self.signing_request(
-            caller,
-            &mut v,
-            &req.key_id,
-            &req.message,
-            &req.message_type,
-            &req.signing_algorithm,
-            &req.grant_tokens,
-            "Verify",
-        )?;
+        let s = self
+            .signing_request(
+                caller,
+                &mut v,
+                &req.key_id,
+                &req.message,
+                &req.message_type,
+                &req.signing_algorithm,
+                &req.grant_tokens,
+                "Verify",
+            )
+            .await?;
         dry_run(req.dry_run)?;
         let message = req.message.unwrap_or_default();
         let signature = req.signature.unwrap_or_default();
@@ -157,10 +170,11 @@ impl Kms {
         check_key_id(&mut v, "KeyId", &req.key_id);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
         let key = self.resolve_any(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            "GetPublicKey",
+            &Access::new("GetPublicKey"),
         )?;
         require_enabled(&key)?;
         let Some(private) = key.private_key() else {
@@ -189,9 +203,16 @@ impl Kms {
         caller: &Caller,
         key_id: &Option<String>,
         algorithm: &Option<String>,
-        op: &str,
+        op: &'static str,
     ) -> Result<Arc<CachedKey>, KmsError> {
-        let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), op)?;
+        let access = Access::with(
+            op,
+            Facts {
+                mac_algorithm: algorithm.as_deref(),
+                ..Facts::default()
+            },
+        );
+        let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         require_usage(&key, keyspec::GENERATE_VERIFY_MAC, op)?;
         let algorithm = algorithm.as_deref().unwrap_or_default();
@@ -213,6 +234,7 @@ impl Kms {
         check_mac_members(&mut v, &req.message, &req.key_id, &req.mac_algorithm);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
         let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, "GenerateMac")?;
         dry_run(req.dry_run)?;
         let hmac = hmac_key(&key)?;
@@ -236,6 +258,7 @@ impl Kms {
             .blob_len("Mac", req.mac.as_ref().map(Blob::as_slice), 1, 6144);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
         let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, "VerifyMac")?;
         dry_run(req.dry_run)?;
         let hmac = hmac_key(&key)?;
@@ -275,10 +298,17 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         refuse_recipient(&req.recipient)?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
         let key = self.resolve_any(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            "DeriveSharedSecret",
+            &Access::with(
+                "DeriveSharedSecret",
+                Facts {
+                    key_agreement_algorithm: req.key_agreement_algorithm.as_deref(),
+                    ..Facts::default()
+                },
+            ),
         )?;
         require_enabled(&key)?;
         require_usage(&key, keyspec::KEY_AGREEMENT, "DeriveSharedSecret")?;
@@ -304,9 +334,13 @@ impl Kms {
         &self,
         caller: &Caller,
         key_id: &Option<String>,
-        op: &str,
+        op: &'static str,
     ) -> Result<Arc<CachedKey>, KmsError> {
-        let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), op)?;
+        let key = self.resolve_any(
+            caller,
+            key_id.as_deref().unwrap_or_default(),
+            &Access::new(op),
+        )?;
         require_enabled(&key)?;
         require_usage(&key, keyspec::ENCAPSULATE_DECAPSULATE, op)?;
         Ok(key)
@@ -327,6 +361,7 @@ impl Kms {
             );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
         let key = self.kem_key(caller, &req.key_id, "Encapsulate")?;
         dry_run(req.dry_run)?;
         let (ciphertext, secret) = private_key(&key)?.encapsulate()?;
@@ -365,6 +400,7 @@ impl Kms {
         );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
         let key = self.kem_key(caller, &req.key_id, "Decapsulate")?;
         let private = private_key(&key)?;
         let ciphertext = req.shared_secret_ciphertext_blob.unwrap_or_default();
@@ -385,7 +421,7 @@ impl Kms {
         &self,
         caller: &Caller,
         req: GenerateDataKeyPairRequest,
-        op: &str,
+        op: &'static str,
     ) -> Result<GenerateDataKeyPairResponse, KmsError> {
         let mut v = Violations::new();
         check_key_id(&mut v, "KeyId", &req.key_id);
@@ -403,14 +439,24 @@ impl Kms {
             )));
         };
         refuse_recipient(&req.recipient)?;
-        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), op)?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        let context = req.encryption_context.unwrap_or_default();
+        let access = Access::with(
+            op,
+            Facts {
+                encryption_context: some_context(&context),
+                encryption_algorithm: Some(super::crypto::SYMMETRIC_DEFAULT),
+                data_key_pair_spec: Some(&pair_spec),
+                ..Facts::default()
+            },
+        );
+        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         super::crypto::require_symmetric_encryption(&key, None, op)?;
         dry_run(req.dry_run)?;
         let private = self.keypool.take(spec).await?;
         let public = trent_crypto::asymmetric::public_key_der(spec, &private)?;
-        let (blob, material) =
-            self.seal(&key, &req.encryption_context.unwrap_or_default(), &private)?;
+        let (blob, material) = self.seal(&key, &context, &private)?;
         Ok(GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: Some(blob),
             private_key_plaintext: Some(Blob(private)),

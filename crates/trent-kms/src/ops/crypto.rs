@@ -12,7 +12,7 @@ use trent_crypto::asymmetric::OaepHash;
 use trent_crypto::blob::BlobHeader;
 use trent_crypto::primitives;
 
-const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+pub(super) const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
 fn incorrect_key() -> KmsError {
     KmsError::IncorrectKey(
@@ -162,10 +162,18 @@ impl Kms {
         context: &EncryptionContext,
         key_id: Option<&str>,
         algorithm: Option<&str>,
-        action: &str,
+        action: &'static str,
     ) -> Result<Opened, KmsError> {
+        let access = Access::with(
+            action,
+            Facts {
+                encryption_context: some_context(context),
+                encryption_algorithm: Some(algorithm.unwrap_or(SYMMETRIC_DEFAULT)),
+                ..Facts::default()
+            },
+        );
         let expected = key_id
-            .map(|k| self.resolve_any(caller, k, action))
+            .map(|k| self.resolve_any(caller, k, &access))
             .transpose()?;
         // `action` is the IAM action (ReEncryptFrom); usage messages name the operation.
         let op = if action == "ReEncryptFrom" {
@@ -204,7 +212,7 @@ impl Kms {
                     account: header.account.clone(),
                     key_id: header.key_id.clone(),
                 };
-                match self.resolve(caller, &named, action) {
+                match self.resolve(caller, &named, &access) {
                     Ok(k) => k,
                     Err(KmsError::NotFound(_)) => return Err(KmsError::InvalidCiphertext),
                     Err(e) => return Err(e),
@@ -246,9 +254,22 @@ impl Kms {
             );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), "Encrypt")?;
-        require_enabled(&key)?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
         let context = req.encryption_context.unwrap_or_default();
+        let access = Access::with(
+            "Encrypt",
+            Facts {
+                encryption_context: some_context(&context),
+                encryption_algorithm: Some(
+                    req.encryption_algorithm
+                        .as_deref()
+                        .unwrap_or(SYMMETRIC_DEFAULT),
+                ),
+                ..Facts::default()
+            },
+        );
+        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
+        require_enabled(&key)?;
         let plaintext = req.plaintext.unwrap_or_default();
         let plan = encryption_plan(
             &key,
@@ -281,6 +302,7 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         refuse_recipient(&req.recipient)?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
         let opened = self.open_blob(
             caller,
             req.ciphertext_blob.unwrap_or_default().as_slice(),
@@ -319,10 +341,23 @@ impl Kms {
         );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        let context = req.destination_encryption_context.unwrap_or_default();
         let destination = self.resolve_any(
             caller,
             req.destination_key_id.as_deref().unwrap_or_default(),
-            "ReEncryptTo",
+            &Access::with(
+                "ReEncryptTo",
+                Facts {
+                    encryption_context: some_context(&context),
+                    encryption_algorithm: Some(
+                        req.destination_encryption_algorithm
+                            .as_deref()
+                            .unwrap_or(SYMMETRIC_DEFAULT),
+                    ),
+                    ..Facts::default()
+                },
+            ),
         )?;
         let opened = self.open_blob(
             caller,
@@ -333,7 +368,6 @@ impl Kms {
             "ReEncryptFrom",
         )?;
         require_enabled(&destination)?;
-        let context = req.destination_encryption_context.unwrap_or_default();
         let plan = encryption_plan(
             &destination,
             req.destination_encryption_algorithm.as_deref(),
@@ -356,11 +390,11 @@ impl Kms {
     }
 
     /// The shared body of GenerateDataKey and GenerateDataKeyWithoutPlaintext.
-    fn generate_data_key_inner(
+    async fn generate_data_key_inner(
         &self,
         caller: &Caller,
         req: GenerateDataKeyRequest,
-        action: &str,
+        action: &'static str,
     ) -> Result<GenerateDataKeyResponse, KmsError> {
         let mut v = Violations::new();
         check_key_id(&mut v, "KeyId", &req.key_id);
@@ -384,16 +418,22 @@ impl Kms {
             (None, Some(n)) => n as usize,
         };
         refuse_recipient(&req.recipient)?;
-        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), action)?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        let context = req.encryption_context.unwrap_or_default();
+        let access = Access::with(
+            action,
+            Facts {
+                encryption_context: some_context(&context),
+                encryption_algorithm: Some(SYMMETRIC_DEFAULT),
+                ..Facts::default()
+            },
+        );
+        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         require_symmetric_encryption(&key, None, action)?;
         dry_run(req.dry_run)?;
         let plaintext = primitives::random_bytes(len)?;
-        let (blob, material) = self.seal(
-            &key,
-            &req.encryption_context.unwrap_or_default(),
-            &plaintext,
-        )?;
+        let (blob, material) = self.seal(&key, &context, &plaintext)?;
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Some(blob),
             plaintext: Some(Blob(plaintext)),
@@ -408,6 +448,7 @@ impl Kms {
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse, KmsError> {
         self.generate_data_key_inner(caller, req, "GenerateDataKey")
+            .await
     }
 
     pub async fn generate_data_key_without_plaintext(
@@ -415,15 +456,16 @@ impl Kms {
         caller: &Caller,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse, KmsError> {
-        let mut out =
-            self.generate_data_key_inner(caller, req, "GenerateDataKeyWithoutPlaintext")?;
+        let mut out = self
+            .generate_data_key_inner(caller, req, "GenerateDataKeyWithoutPlaintext")
+            .await?;
         out.plaintext = None;
         Ok(out)
     }
 
     pub async fn generate_random(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse, KmsError> {
         let mut v = Violations::new();
@@ -438,6 +480,7 @@ impl Kms {
         let Some(n) = req.number_of_bytes else {
             return Err(KmsError::Validation("NumberOfBytes is required.".into()));
         };
+        self.authorize_identity(caller, &Access::new("GenerateRandom"), "*")?;
         if let Some(id) = req.custom_key_store_id {
             return Err(custom_key_store_not_found(&id));
         }

@@ -68,10 +68,30 @@ impl Kms {
                 "KeyUsage {usage} is not compatible with KeySpec {spec}"
             )));
         }
+        let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
+        let key_id = ids::new_key_id()?;
+        let request_tags = req.tags.as_deref().filter(|t| !t.is_empty());
+        let facts = Facts {
+            key_spec: Some(&spec),
+            key_usage: Some(&usage),
+            key_origin: Some(&origin),
+            multi_region: Some(req.multi_region.unwrap_or(false)),
+            bypass_lockout: req.bypass_policy_lockout_safety_check,
+            request_tags,
+            ..Facts::default()
+        };
+        self.authorize_identity(caller, &Access::with("CreateKey", facts), "*")?;
+        if request_tags.is_some() {
+            // Tags given to CreateKey need kms:TagResource too.
+            self.authorize_identity(
+                caller,
+                &Access::with("TagResource", facts),
+                &caller.key_arn(&key_id),
+            )?;
+        }
         if let Some(id) = req.custom_key_store_id {
             return Err(custom_key_store_not_found(&id));
         }
-        let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
         if origin != "AWS_KMS" {
             return Err(KmsError::UnsupportedOperation(format!(
                 "Origin {origin} is not supported by this server yet."
@@ -82,17 +102,11 @@ impl Kms {
                 "Multi-Region keys are not supported by this server yet.".into(),
             ));
         }
-        let policy = match req.policy {
-            Some(p) => {
-                policy::parse(&p)?;
-                p
-            }
-            None => policy::default_policy(&caller.account),
-        };
+        let given_policy = req.policy.as_deref().map(policy::parse).transpose()?;
         let tags = super::tags::merge_tags(&[], req.tags.as_deref().unwrap_or_default())?;
 
         let record = KeyRecord {
-            key_id: ids::new_key_id()?,
+            key_id,
             account: caller.account.clone(),
             region: caller.region.clone(),
             creation_date: self.clock.now(),
@@ -104,11 +118,18 @@ impl Kms {
             state: KeyState::Enabled,
             deletion_date: None,
             pending_window_days: None,
-            policy,
+            policy: req
+                .policy
+                .unwrap_or_else(|| policy::default_policy(&caller.account)),
             tags,
             current_material: None,
             multi_region: false,
         };
+        if let Some(given) = &given_policy
+            && req.bypass_policy_lockout_safety_check != Some(true)
+        {
+            self.check_lockout(caller, given, &record)?;
+        }
         let material = match keyspec::kind(&record.key_spec) {
             Some(KeyKind::Asymmetric(a)) => KeyMaterial::from_bytes(self.keypool.take(a).await?),
             Some(KeyKind::Hmac(m)) => KeyMaterial::from_bytes(m.generate()?),
@@ -129,10 +150,11 @@ impl Kms {
         check_key_id(&mut v, "KeyId", &req.key_id);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
+        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
         let key = self.resolve_any(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            "DescribeKey",
+            &Access::new("DescribeKey"),
         )?;
         Ok(DescribeKeyResponse {
             key_metadata: Some(key.record.metadata()),
@@ -147,6 +169,7 @@ impl Kms {
         let mut v = Violations::new();
         check_paging(&mut v, req.limit, &req.marker, 1000);
         v.finish()?;
+        self.authorize_identity(caller, &Access::new("ListKeys"), "*")?;
         let mut keys: Vec<KeyListEntry> = self
             .view
             .read()
@@ -193,7 +216,7 @@ impl Kms {
         self.write_key(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            "UpdateKeyDescription",
+            &Access::new("UpdateKeyDescription"),
             |r, arn| {
                 refuse_pending_deletion(r.state, arn)?;
                 r.description = description;
@@ -217,7 +240,7 @@ impl Kms {
         self.write_key(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            action,
+            &Access::new(action),
             |r, arn| match r.state {
                 KeyState::Enabled | KeyState::Disabled => {
                     r.state = if enable {
@@ -258,7 +281,13 @@ impl Kms {
             .write_key(
                 caller,
                 req.key_id.as_deref().unwrap_or_default(),
-                "ScheduleKeyDeletion",
+                &Access::with(
+                    "ScheduleKeyDeletion",
+                    Facts {
+                        pending_window_days: Some(days),
+                        ..Facts::default()
+                    },
+                ),
                 |r, arn| {
                     refuse_pending_deletion(r.state, arn)?;
                     r.state = KeyState::PendingDeletion;
@@ -288,7 +317,7 @@ impl Kms {
             .write_key(
                 caller,
                 req.key_id.as_deref().unwrap_or_default(),
-                "CancelKeyDeletion",
+                &Access::new("CancelKeyDeletion"),
                 |r, arn| {
                     if r.state != KeyState::PendingDeletion {
                         return Err(KmsError::InvalidState(format!(

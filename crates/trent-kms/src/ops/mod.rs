@@ -3,12 +3,15 @@
 mod aliases;
 mod asymmetric;
 mod crypto;
+mod grants;
 mod keys;
 mod policies;
 mod tags;
 
+pub(crate) use crate::access::Facts;
 use crate::error::KmsError;
 use crate::model::KeyState;
+pub(crate) use crate::service::Access;
 use crate::service::CachedKey;
 use crate::validate::Violations;
 use base64::Engine;
@@ -92,6 +95,13 @@ pub const DATA_KEY_PAIR_SPECS: &[&str] = &[
     "ML_KEM_768",
     "ML_KEM_1024",
 ];
+
+/// A request's encryption context as a condition value: none when it is empty.
+pub(crate) fn some_context(
+    context: &crate::api::EncryptionContext,
+) -> Option<&crate::api::EncryptionContext> {
+    (!context.is_empty()).then_some(context)
+}
 
 /// `InvalidKeyUsageException` unless `key` has `usage`.
 pub(crate) fn require_usage(key: &CachedKey, usage: &str, op: &str) -> Result<(), KmsError> {

@@ -1,5 +1,4 @@
-//! GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. Policies are parsed and stored; enforcing them is
-//! the access-control work still to come.
+//! GetKeyPolicy, PutKeyPolicy, ListKeyPolicies, with the key policy lockout safety check.
 
 use super::*;
 use crate::api::*;
@@ -44,7 +43,7 @@ impl Kms {
         let key = self.resolve_key(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            "GetKeyPolicy",
+            &Access::new("GetKeyPolicy"),
         )?;
         require_default_name(&req.policy_name)?;
         Ok(GetKeyPolicyResponse {
@@ -65,13 +64,24 @@ impl Kms {
         check_policy_name(&mut v, &req.policy_name);
         v.finish()?;
         let text = req.policy.unwrap_or_default();
+        let bypass = req.bypass_policy_lockout_safety_check;
+        let access = Access::with(
+            "PutKeyPolicy",
+            Facts {
+                bypass_lockout: bypass,
+                ..Facts::default()
+            },
+        );
         self.write_key(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            "PutKeyPolicy",
+            &access,
             |r, _| {
                 require_default_name(&req.policy_name)?;
-                policy::parse(&text)?;
+                let parsed = policy::parse(&text)?;
+                if bypass != Some(true) {
+                    self.check_lockout(caller, &parsed, r)?;
+                }
                 r.policy = text;
                 Ok(())
             },
@@ -92,7 +102,7 @@ impl Kms {
         self.resolve_key(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            "ListKeyPolicies",
+            &Access::new("ListKeyPolicies"),
         )?;
         let (policy_names, next_marker) = page(
             vec![POLICY_NAME.to_string()],

@@ -73,7 +73,13 @@ impl Kms {
         self.write_key(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            "TagResource",
+            &Access::with(
+                "TagResource",
+                Facts {
+                    request_tags: Some(&tags),
+                    ..Facts::default()
+                },
+            ),
             |r, arn| {
                 refuse_pending_deletion(r.state, arn)?;
                 r.tags = merge_tags(&r.tags, &tags)?;
@@ -100,7 +106,13 @@ impl Kms {
         self.write_key(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            "UntagResource",
+            &Access::with(
+                "UntagResource",
+                Facts {
+                    tag_keys: Some(&keys),
+                    ..Facts::default()
+                },
+            ),
             |r, arn| {
                 refuse_pending_deletion(r.state, arn)?;
                 if keys.iter().any(|k| is_reserved(k)) {
@@ -128,7 +140,7 @@ impl Kms {
         let key = self.resolve_key(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
-            "ListResourceTags",
+            &Access::new("ListResourceTags"),
         )?;
         let mut tags: Vec<Tag> = key
             .record

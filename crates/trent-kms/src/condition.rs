@@ -1,0 +1,463 @@
+//! The `Condition` element of a policy: its operators, parsed with their values, and how one
+//! condition is decided against the values a request has for its key.
+
+use crate::error::KmsError;
+use crate::policy::malformed;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+/// What a request says about itself: the values of a condition key, looked up by its name in
+/// lowercase (`kms:encryptioncontext:department`), or `None` when the request has no such key.
+pub trait RequestContext {
+    fn values(&self, key: &str) -> Option<Vec<Cow<'_, str>>>;
+}
+
+/// A fixed table of keys and values, for tests and tools.
+impl RequestContext for std::collections::HashMap<String, Vec<String>> {
+    fn values(&self, key: &str) -> Option<Vec<Cow<'_, str>>> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.iter().map(|s| Cow::Borrowed(s.as_str())).collect())
+    }
+}
+
+/// `ForAllValues:` and `ForAnyValue:` qualifiers, for keys with several values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOperator {
+    None,
+    ForAllValues,
+    ForAnyValue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Eq,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Order {
+    fn holds(self, request: f64, policy: f64) -> bool {
+        match self {
+            Order::Eq => request == policy,
+            Order::Lt => request < policy,
+            Order::Le => request <= policy,
+            Order::Gt => request > policy,
+            Order::Ge => request >= policy,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text {
+    Exact,
+    IgnoreCase,
+    Like,
+    Arn,
+}
+
+/// One operator family with the policy's values, parsed to the type the family compares.
+#[derive(Debug, Clone, PartialEq)]
+enum Test {
+    Text(Text, Vec<String>),
+    Numeric(Order, Vec<f64>),
+    Date(Order, Vec<f64>),
+    Bool(Vec<bool>),
+    Ip(Vec<ipnet::IpNet>),
+    /// `Null`: true means "the key must be absent".
+    Null(bool),
+}
+
+/// One condition: an operator applied to one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    /// The operator as written, for messages (`ForAnyValue:StringLikeIfExists`).
+    pub operator: String,
+    /// The key, in lowercase (condition key names are case-insensitive).
+    pub key: String,
+    set: SetOperator,
+    if_exists: bool,
+    /// A `Not` operator (`StringNotEquals`, `NotIpAddress`, ...): true when no value matches.
+    negated: bool,
+    test: Test,
+}
+
+/// operator name -> (family, negated); the order or text match is filled in by [`parse_test`].
+fn base(op: &str) -> Option<(&'static str, bool)> {
+    Some(match op {
+        "StringEquals" | "StringEqualsIgnoreCase" | "StringLike" => ("string", false),
+        "StringNotEquals" | "StringNotEqualsIgnoreCase" | "StringNotLike" => ("string", true),
+        "NumericEquals"
+        | "NumericLessThan"
+        | "NumericLessThanEquals"
+        | "NumericGreaterThan"
+        | "NumericGreaterThanEquals" => ("numeric", false),
+        "NumericNotEquals" => ("numeric", true),
+        "DateEquals"
+        | "DateLessThan"
+        | "DateLessThanEquals"
+        | "DateGreaterThan"
+        | "DateGreaterThanEquals" => ("date", false),
+        "DateNotEquals" => ("date", true),
+        "Bool" => ("bool", false),
+        "BinaryEquals" => ("string", false),
+        "IpAddress" => ("ip", false),
+        "NotIpAddress" => ("ip", true),
+        "ArnEquals" | "ArnLike" => ("arn", false),
+        "ArnNotEquals" | "ArnNotLike" => ("arn", true),
+        "Null" => ("null", false),
+        _ => return None,
+    })
+}
+
+fn order(op: &str) -> Order {
+    if op.ends_with("LessThanEquals") {
+        Order::Le
+    } else if op.ends_with("LessThan") {
+        Order::Lt
+    } else if op.ends_with("GreaterThanEquals") {
+        Order::Ge
+    } else if op.ends_with("GreaterThan") {
+        Order::Gt
+    } else {
+        Order::Eq
+    }
+}
+
+/// A number as a policy or a request writes it.
+fn number(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// A date: ISO 8601 (`2026-01-01T00:00:00Z`, `2026-01-01`) or epoch seconds. As epoch seconds.
+pub fn date(s: &str) -> Option<f64> {
+    use time::format_description::well_known::Rfc3339;
+    let s = s.trim();
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t.unix_timestamp_nanos() as f64 / 1e9);
+    }
+    if let Ok(d) = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")) {
+        return Some(d.midnight().assume_utc().unix_timestamp() as f64);
+    }
+    s.parse::<i64>().ok().map(|n| n as f64)
+}
+
+fn boolean(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn cidr(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+fn parse_test(op: &str, family: &str, values: &[String]) -> Option<Test> {
+    fn all<T>(values: &[String], f: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
+        values.iter().map(|v| f(v)).collect()
+    }
+    Some(match family {
+        "string" => {
+            let how = if op.contains("IgnoreCase") {
+                Text::IgnoreCase
+            } else if op.contains("Like") {
+                Text::Like
+            } else {
+                Text::Exact
+            };
+            let values = match how {
+                Text::IgnoreCase => values.iter().map(|v| v.to_lowercase()).collect(),
+                _ => values.to_vec(),
+            };
+            Test::Text(how, values)
+        }
+        "arn" => Test::Text(Text::Arn, values.to_vec()),
+        "numeric" => Test::Numeric(order(op), all(values, number)?),
+        "date" => Test::Date(order(op), all(values, date)?),
+        "bool" => Test::Bool(all(values, boolean)?),
+        "ip" => Test::Ip(all(values, cidr)?),
+        "null" => match all(values, boolean)?.as_slice() {
+            [one] => Test::Null(*one),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// Parse a `Condition` element: `{operator: {key: value or [values]}}`.
+pub fn parse(v: &Value) -> Result<Vec<Condition>, KmsError> {
+    let Value::Object(ops) = v else {
+        return Err(malformed("Condition must be an object."));
+    };
+    let mut out = Vec::new();
+    for (written, keys) in ops {
+        let (set, rest) = if let Some(r) = written.strip_prefix("ForAllValues:") {
+            (SetOperator::ForAllValues, r)
+        } else if let Some(r) = written.strip_prefix("ForAnyValue:") {
+            (SetOperator::ForAnyValue, r)
+        } else {
+            (SetOperator::None, written.as_str())
+        };
+        let (op, if_exists) = match rest.strip_suffix("IfExists") {
+            Some(op) if op != "Null" => (op, true),
+            _ => (rest, false),
+        };
+        let Some((family, negated)) = base(op) else {
+            return Err(malformed(format!(
+                "Policy contains a statement with an invalid condition operator: {written}"
+            )));
+        };
+        let Value::Object(keys) = keys else {
+            return Err(malformed(format!(
+                "Condition operator {written} must map to an object."
+            )));
+        };
+        for (key, vals) in keys {
+            let lower = key.to_ascii_lowercase();
+            if set == SetOperator::ForAllValues {
+                overly_permissive(&lower)?;
+            }
+            let scalar = |x: &Value| match x {
+                Value::String(s) => Some(s.clone()),
+                Value::Bool(b) => Some(b.to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            let list = match vals {
+                Value::Array(items) if !items.is_empty() => {
+                    items.iter().map(scalar).collect::<Option<Vec<_>>>()
+                }
+                Value::Array(_) => None,
+                other => scalar(other).map(|s| vec![s]),
+            };
+            let invalid = || {
+                malformed(format!(
+                    "Policy contains a statement with an invalid value for condition key {key} under {written}."
+                ))
+            };
+            let test = parse_test(op, family, &list.ok_or_else(invalid)?).ok_or_else(invalid)?;
+            out.push(Condition {
+                operator: written.clone(),
+                key: lower,
+                set,
+                if_exists,
+                negated,
+                test,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// AWS refuses `ForAllValues` with the single-valued keys whose absence it would let through.
+fn overly_permissive(key: &str) -> Result<(), KmsError> {
+    let what = if key.starts_with("kms:encryptioncontext:") {
+        ("EncryptionContext", "encryption context")
+    } else if key.starts_with("aws:requesttag/") {
+        ("RequestTag", "tag")
+    } else {
+        return Ok(());
+    };
+    Err(malformed(format!(
+        "OverlyPermissiveCondition:{}: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified {1} or with an unspecified {1}. To fix, remove ForAllValues.",
+        what.0, what.1
+    )))
+}
+
+/// `*` (any run, maybe empty) and `?` (one character) wildcards; `fold` compares the text in
+/// ASCII lowercase (the pattern is then expected in lowercase already).
+pub fn glob(pattern: &str, text: &str, fold: bool) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let char_len = |b: u8| match b {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
+    };
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, ti));
+                pi += 1;
+                continue;
+            }
+            Some(b'?') => {
+                pi += 1;
+                ti += char_len(t[ti]);
+                continue;
+            }
+            Some(&c)
+                if c == if fold {
+                    t[ti].to_ascii_lowercase()
+                } else {
+                    t[ti]
+                } =>
+            {
+                pi += 1;
+                ti += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match star {
+            Some((sp, st)) => {
+                let st = st + char_len(t[st]);
+                star = Some((sp, st));
+                pi = sp + 1;
+                ti = st;
+            }
+            None => return false,
+        }
+    }
+    p[pi.min(p.len())..].iter().all(|b| *b == b'*')
+}
+
+/// `ArnLike`: each of the six colon-separated parts matched on its own, so that a wildcard does
+/// not run from one part into the next. A pattern of fewer parts matches only itself, but for `*`.
+pub fn arn_like(pattern: &str, arn: &str) -> bool {
+    let mut ps = pattern.splitn(6, ':');
+    let mut ts = arn.splitn(6, ':');
+    if pattern.matches(':').count() < 5 || arn.matches(':').count() < 5 {
+        return pattern == "*" || pattern == arn;
+    }
+    (0..6).all(|_| match (ps.next(), ts.next()) {
+        (Some(p), Some(t)) => glob(p, t, false),
+        _ => false,
+    })
+}
+
+fn ip(s: &str) -> Option<IpAddr> {
+    let ip: IpAddr = s.trim().parse().ok()?;
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    })
+}
+
+impl Test {
+    /// Whether one request value matches one of the policy's values.
+    fn matches(&self, v: &str) -> bool {
+        match self {
+            Test::Text(Text::Exact, ps) => ps.iter().any(|p| p == v),
+            Test::Text(Text::IgnoreCase, ps) => {
+                let v = v.to_lowercase();
+                ps.contains(&v)
+            }
+            Test::Text(Text::Like, ps) => ps.iter().any(|p| glob(p, v, false)),
+            Test::Text(Text::Arn, ps) => ps.iter().any(|p| arn_like(p, v)),
+            Test::Numeric(o, ps) => number(v).is_some_and(|n| ps.iter().any(|p| o.holds(n, *p))),
+            Test::Date(o, ps) => date(v).is_some_and(|d| ps.iter().any(|p| o.holds(d, *p))),
+            Test::Bool(ps) => boolean(v).is_some_and(|b| ps.contains(&b)),
+            Test::Ip(nets) => ip(v).is_some_and(|a| nets.iter().any(|n| n.contains(&a))),
+            Test::Null(_) => false,
+        }
+    }
+}
+
+impl Condition {
+    /// Whether the condition holds for a request.
+    pub fn holds(&self, ctx: &dyn RequestContext) -> bool {
+        let values = ctx.values(&self.key).filter(|v| !v.is_empty());
+        if let Test::Null(absent) = self.test {
+            return values.is_none() == absent;
+        }
+        let Some(values) = values else {
+            // A missing key: IfExists passes; "for all values" of nothing is true, "for any" false;
+            // a plain operator fails, unless it is a Not operator (nothing matched, as it asks).
+            return self.if_exists
+                || match self.set {
+                    SetOperator::ForAllValues => true,
+                    SetOperator::ForAnyValue => false,
+                    SetOperator::None => self.negated,
+                };
+        };
+        let matched = |v: &Cow<'_, str>| self.test.matches(v) != self.negated;
+        match (self.set, self.negated) {
+            (SetOperator::ForAllValues, _) => values.iter().all(matched),
+            (SetOperator::ForAnyValue, _) => values.iter().any(matched),
+            // A plain Not operator holds when no value matches; a plain one when any does.
+            (SetOperator::None, true) => values.iter().all(matched),
+            (SetOperator::None, false) => values.iter().any(matched),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_wildcards() {
+        for (p, t, fold, want) in [
+            ("*", "", false, true),
+            ("*", "anything", false, true),
+            ("a*c", "abbbc", false, true),
+            ("a*c", "abbbd", false, false),
+            ("a?c", "abc", false, true),
+            ("a?c", "ac", false, false),
+            ("a?c", "aéc", false, true),
+            ("kms:gen*", "kms:GenerateDataKey", true, true),
+            ("kms:gen*", "kms:GenerateDataKey", false, false),
+            ("*key*pair*", "GenerateDataKeyPair", true, true),
+            ("ab", "abc", false, false),
+            ("abc*", "abc", false, true),
+        ] {
+            assert_eq!(glob(p, t, fold), want, "{p} ~ {t}");
+        }
+    }
+
+    #[test]
+    fn arn_wildcards_stay_in_their_part() {
+        assert!(arn_like(
+            "arn:aws:kms:*:111122223333:key/*",
+            "arn:aws:kms:us-east-1:111122223333:key/1234"
+        ));
+        assert!(!arn_like(
+            "arn:aws:kms:*:111122223333:key/*",
+            "arn:aws:kms:us-east-1:444455556666:key/1234"
+        ));
+        assert!(!arn_like(
+            "arn:aws:kms:*",
+            "arn:aws:kms:us-east-1:111122223333:key/1"
+        ));
+        assert!(arn_like("*", "arn:aws:kms:us-east-1:111122223333:key/1"));
+    }
+
+    #[test]
+    fn dates_in_every_form() {
+        assert_eq!(date("2026-01-01T00:00:00Z"), Some(1_767_225_600.0));
+        assert_eq!(date("2026-01-01"), Some(1_767_225_600.0));
+        assert_eq!(date("1767225600"), Some(1_767_225_600.0));
+        assert_eq!(date("next tuesday"), None);
+    }
+
+    #[test]
+    fn bad_values_are_malformed() {
+        for c in [
+            r#"{"NumericLessThan":{"k":"ten"}}"#,
+            r#"{"DateLessThan":{"k":"soon"}}"#,
+            r#"{"Bool":{"k":"maybe"}}"#,
+            r#"{"IpAddress":{"k":"10.0.0.0/33"}}"#,
+            r#"{"Null":{"k":["true","false"]}}"#,
+            r#"{"StringEquals":{"k":[]}}"#,
+            r#"{"StringEquals":{"k":{"x":"y"}}}"#,
+        ] {
+            let v: Value = serde_json::from_str(c).unwrap();
+            assert!(
+                matches!(parse(&v), Err(KmsError::MalformedPolicyDocument(_))),
+                "{c}"
+            );
+        }
+    }
+}
