@@ -54,9 +54,43 @@ pub struct BenchArgs {
     credentials_file: PathBuf,
     #[arg(long, default_value = "trent")]
     profile: String,
+    /// Access control on the key bench creates: `default` (the default key policy) or
+    /// `realistic` (a five-statement key policy with encryption-context conditions, and a grant).
+    #[arg(long, default_value = "default")]
+    access: String,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// The key policy of `--access realistic`: five statements, four with conditions, as a team that
+/// keys data by tenant might write (every statement is evaluated on each request).
+fn realistic_policy(account: &str) -> String {
+    let root = format!("arn:aws:iam::{account}:root");
+    json!({
+        "Version": "2012-10-17",
+        "Id": "bench-realistic",
+        "Statement": [
+            {"Sid": "Admins", "Effect": "Allow", "Principal": {"AWS": root},
+             "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:Put*", "kms:Create*",
+                        "kms:Enable*", "kms:Disable*", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"],
+             "Resource": "*"},
+            {"Sid": "UseWithPurpose", "Effect": "Allow", "Principal": {"AWS": root},
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+             "Condition": {"StringEquals": {"kms:EncryptionContext:purpose": "bench"},
+                           "ForAllValues:StringLike": {"kms:EncryptionContextKeys": ["purpose", "tenant*"]}}},
+            {"Sid": "ReEncryptWithinTenant", "Effect": "Allow", "Principal": {"AWS": root},
+             "Action": "kms:ReEncrypt*", "Resource": "*",
+             "Condition": {"ForAnyValue:StringLike": {"kms:EncryptionContextKeys": "tenant*"}}},
+            {"Sid": "NoContextNoDecrypt", "Effect": "Deny", "Principal": "*",
+             "Action": "kms:Decrypt", "Resource": "*",
+             "Condition": {"Null": {"kms:EncryptionContextKeys": "true"}}},
+            {"Sid": "OnlyThisAccount", "Effect": "Deny", "Principal": "*", "Action": "kms:*",
+             "Resource": "*",
+             "Condition": {"StringNotEquals": {"kms:CallerAccount": account}}}
+        ]
+    })
+    .to_string()
 }
 
 #[derive(Clone)]
@@ -231,6 +265,30 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             (id, created["KeyMetadata"].clone())
         }
     };
+    match args.access.as_str() {
+        "default" => {}
+        "realistic" => {
+            let account = metadata["AWSAccountId"].as_str().unwrap_or_default();
+            let policy = realistic_policy(account);
+            call(
+                &mut setup,
+                &signer,
+                "PutKeyPolicy",
+                &json!({"KeyId": key_id, "Policy": policy}),
+            )
+            .await?;
+            call(
+                &mut setup,
+                &signer,
+                "CreateGrant",
+                &json!({"KeyId": key_id, "GranteePrincipal": format!("arn:aws:iam::{account}:role/bench-reader"),
+                        "Operations": ["Decrypt", "DescribeKey"],
+                        "Constraints": {"EncryptionContextSubset": {"purpose": "bench"}}}),
+            )
+            .await?;
+        }
+        other => return Err(format!("--access {other}: give default or realistic")),
+    }
     // The algorithm: as asked, else the first the key lists.
     let listed = |member: &str| {
         args.algorithm
@@ -359,7 +417,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     if args.json {
         println!(
             "{}",
-            json!({"operation": args.operation, "key_spec": spec, "concurrency": args.concurrency, "seconds": args.duration,
+            json!({"operation": args.operation, "key_spec": spec, "access": args.access, "concurrency": args.concurrency, "seconds": args.duration,
                    "requests": total.len(), "errors": errors, "ops_per_sec": ops.round(),
                    "p50_ms": ms(0.5), "p99_ms": ms(0.99), "p999_ms": ms(0.999)})
         );
