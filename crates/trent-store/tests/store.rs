@@ -1,8 +1,8 @@
 //! Behaviour of `SqliteStore` through the `Store` trait.
 
 use trent_store::{
-    AliasRow, KeyRow, MaterialRow, PrincipalRow, Scope, Snapshot, SqliteStore, Store, StoreError,
-    Transaction, Write,
+    AliasRow, GrantRow, IdentityPolicyRow, KeyRow, MaterialRow, PrincipalRow, Scope, Snapshot,
+    SqliteStore, Store, StoreError, Transaction, Write,
 };
 
 fn scope(account: &str, region: &str) -> Scope {
@@ -52,6 +52,23 @@ fn principal(id: &str, account: &str, secret: &[u8], created_at: i64) -> Princip
         account: account.to_string(),
         wrapped_secret: secret.to_vec(),
         created_at,
+    }
+}
+
+fn grant(scope: &Scope, key_id: &str, n: u8) -> GrantRow {
+    GrantRow {
+        scope: scope.clone(),
+        key_id: key_id.to_string(),
+        grant_id: format!("{n:02x}").repeat(32),
+        doc: format!("grant {n}"),
+    }
+}
+
+fn delete_grant(g: &GrantRow) -> Write {
+    Write::DeleteGrant {
+        scope: g.scope.clone(),
+        key_id: g.key_id.clone(),
+        grant_id: g.grant_id.clone(),
     }
 }
 
@@ -493,4 +510,97 @@ async fn backend_errors_do_not_leak_blobs() {
     let msg = e.to_string();
     assert!(matches!(e, StoreError::Backend(_)), "{e:?}");
     assert!(!msg.contains("SECRET"), "{msg}");
+}
+
+#[tokio::test]
+async fn grants_insert_conflict_read_delete_and_go_with_their_key() {
+    let s = s1();
+    let other = scope("444455556666", "us-east-1");
+    let (g1, g2, g3) = (
+        grant(&s, "k1", 1),
+        grant(&s, "k1", 2),
+        grant(&other, "k1", 1),
+    );
+    let store = store_with(vec![
+        insert_key(key(&s, "k1", 1, "1")),
+        insert_key(key(&other, "k1", 1, "1")),
+        Write::PutGrant(g2.clone()),
+        Write::PutGrant(g1.clone()),
+        Write::PutGrant(g3.clone()),
+    ])
+    .await;
+    // Sorted by scope, key and grant id.
+    assert_eq!(
+        snapshot(&store).await.grants,
+        vec![g1.clone(), g2.clone(), g3.clone()]
+    );
+    assert_eq!(
+        store.get_grant(&s, "k1", &g2.grant_id).await.unwrap(),
+        Some(g2.clone())
+    );
+    assert_eq!(store.get_grant(&s, "k2", &g2.grant_id).await.unwrap(), None);
+
+    // The same grant id again on the same key conflicts and changes nothing.
+    let dup = GrantRow {
+        doc: "other".into(),
+        ..g1.clone()
+    };
+    assert_conflict(one(&store, Write::PutGrant(dup)).await);
+    assert_eq!(
+        store.get_grant(&s, "k1", &g1.grant_id).await.unwrap(),
+        Some(g1.clone())
+    );
+
+    one(&store, delete_grant(&g1)).await.unwrap();
+    // Deleting a missing grant is not an error.
+    one(&store, delete_grant(&g1)).await.unwrap();
+    assert_eq!(snapshot(&store).await.grants, vec![g2, g3.clone()]);
+
+    // Deleting a key deletes its grants, and only its own.
+    one(&store, delete_key(&s, "k1")).await.unwrap();
+    assert_eq!(snapshot(&store).await.grants, vec![g3]);
+    store.reset().await.unwrap();
+    assert_eq!(snapshot(&store).await.grants, vec![]);
+}
+
+#[tokio::test]
+async fn identity_policies_upsert_list_delete_and_survive_reset() {
+    let store = mem();
+    let row = |arn: &str, name: &str, doc: &str, at: i64| IdentityPolicyRow {
+        arn: arn.into(),
+        name: name.into(),
+        document: doc.into(),
+        updated_at: at,
+    };
+    let bob = "arn:aws:iam::111122223333:user/bob";
+    let alice = "arn:aws:iam::111122223333:user/alice";
+    store
+        .put_identity_policy(row(bob, "b", "{1}", 1))
+        .await
+        .unwrap();
+    store
+        .put_identity_policy(row(alice, "z", "{2}", 2))
+        .await
+        .unwrap();
+    store
+        .put_identity_policy(row(alice, "a", "{3}", 3))
+        .await
+        .unwrap();
+    // Putting the same ARN and name replaces the document.
+    store
+        .put_identity_policy(row(bob, "b", "{4}", 4))
+        .await
+        .unwrap();
+    store.reset().await.unwrap();
+    assert_eq!(
+        store.list_identity_policies().await.unwrap(),
+        vec![
+            row(alice, "a", "{3}", 3),
+            row(alice, "z", "{2}", 2),
+            row(bob, "b", "{4}", 4)
+        ]
+    );
+    assert!(store.delete_identity_policy(alice, "z").await.unwrap());
+    assert!(!store.delete_identity_policy(alice, "z").await.unwrap());
+    assert_eq!(store.list_identity_policies().await.unwrap().len(), 2);
 }
