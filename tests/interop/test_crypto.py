@@ -485,16 +485,13 @@ def test_dry_run_reports_the_error_a_real_call_would_get(kms, key):
 
 
 def _a_grant_token(kms, key) -> str:
-    """A real grant token if trent implements CreateGrant yet, else a token-shaped string."""
-    try:
-        return kms.create_grant(
-            KeyId=key["KeyId"],
-            GranteePrincipal=f"arn:aws:iam::{DEV_ACCOUNT}:root",
-            Operations=["Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",
-                        "GenerateDataKeyWithoutPlaintext"],
-        )["GrantToken"]
-    except ClientError:
-        return "AQpAM2RhZTk1MGMyNTk2ZmZmMzEyYWVhOWViN2I1MWM4Mzc0MWFiYjc0ZDE1ODkyNGFlNTIzODZhMzgyZjBlNGY3NiKIAQEBAgB4Mt"
+    """A grant token for the dev account's root on `key`."""
+    return kms.create_grant(
+        KeyId=key["KeyId"],
+        GranteePrincipal=f"arn:aws:iam::{DEV_ACCOUNT}:root",
+        Operations=["Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",
+                    "GenerateDataKeyWithoutPlaintext", "DescribeKey"],
+    )["GrantToken"]
 
 
 def test_grant_tokens_are_accepted(kms, key):
@@ -508,6 +505,15 @@ def test_grant_tokens_are_accepted(kms, key):
     kms.generate_data_key_without_plaintext(KeyId=kid, KeySpec="AES_128", GrantTokens=gt)
     kms.describe_key(KeyId=kid, GrantTokens=gt)
     assert kms.encrypt(KeyId=kid, Plaintext=b"g", GrantTokens=[])["KeyId"] == key["Arn"]
+
+
+def test_a_token_trent_did_not_issue_is_refused(kms, key):
+    forged = "AQpAM2RhZTk1MGMyNTk2ZmZmMzEyYWVhOWViN2I1MWM4Mzc0MWFiYjc0ZDE1ODkyNGFlNTIzODZhMzgyZjBlNGY3NiKIAQEBAgB4Mt"
+    expect_error(
+        lambda: kms.encrypt(KeyId=key["KeyId"], Plaintext=b"g", GrantTokens=[forged]),
+        "InvalidGrantTokenException",
+        "Invalid grant token",
+    )
 
 
 def test_at_most_ten_grant_tokens(kms_raw, key):

@@ -20,12 +20,12 @@ from kmsutil import (
 DAY = 86_400
 
 NOT_BUILT_YET = [
-    "ConnectCustomKeyStore", "CreateCustomKeyStore", "CreateGrant",
+    "ConnectCustomKeyStore", "CreateCustomKeyStore",
     "DeleteCustomKeyStore", "DeleteImportedKeyMaterial",
     "DescribeCustomKeyStores", "DisableKeyRotation", "DisconnectCustomKeyStore",
     "EnableKeyRotation", "GetKeyLastUsage", "GetKeyRotationStatus", "GetParametersForImport",
-    "ImportKeyMaterial", "ListGrants", "ListKeyRotations", "ListRetirableGrants",
-    "ReplicateKey", "RetireGrant", "RevokeGrant", "RotateKeyOnDemand",
+    "ImportKeyMaterial", "ListKeyRotations",
+    "ReplicateKey", "RotateKeyOnDemand",
     "UpdateCustomKeyStore", "UpdatePrimaryRegion",
 ]
 
