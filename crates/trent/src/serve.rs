@@ -111,6 +111,13 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     kms.clock.advance(settings.dev_clock_offset_secs);
     let principals = Arc::new(Principals::new(store, root));
     principals.refresh().await.map_err(|e| e.to_string())?;
+    // Decided before the config file's principals are added: a new data directory gets its
+    // admin whatever principals the file names.
+    let first_start = principals
+        .list()
+        .await
+        .map_err(|e| e.to_string())?
+        .is_empty();
     apply_config_principals(&principals, &settings.principals, kms.clock.now() as i64).await?;
 
     let tls = match &settings.tls {
@@ -123,13 +130,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let endpoint = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
 
-    if !settings.dev
-        && principals
-            .list()
-            .await
-            .map_err(|e| e.to_string())?
-            .is_empty()
-    {
+    if !settings.dev && first_start {
         let arn = format!("arn:aws:iam::{}:user/admin", settings.admin_account);
         let now = kms.clock.now() as i64;
         let admin = principals
