@@ -624,3 +624,35 @@ pub fn json_error_code(body: &[u8]) -> Option<String> {
     let t = t.rsplit('#').next().unwrap_or(t);
     Some(t.split(':').next().unwrap_or(t).to_owned())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Servers with extra arguments
+
+impl Server {
+    /// [`Server::on_dir`] with extra `trent serve` arguments (`--config FILE`, ...). Clients sign
+    /// with the admin credentials in `DIR/credentials`, which an earlier start must have written
+    /// if this one does not.
+    pub fn on_dir_with(dir: &Path, extra: &[&str]) -> Server {
+        let dir_arg = dir.to_str().expect("data dir path is UTF-8");
+        let mut args = vec!["serve", "--data-dir", dir_arg, "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let (child, endpoint, output) = spawn(&args);
+        let creds_path = dir.join("credentials");
+        let (access_key, secret_key) = match read_credentials(&creds_path) {
+            Ok(creds) => creds,
+            Err(e) => panic!(
+                "cannot read admin credentials from {}: {e}\nserver output:\n{}",
+                creds_path.display(),
+                output.lock().unwrap()
+            ),
+        };
+        Server {
+            child: Some(child),
+            endpoint,
+            access_key,
+            secret_key,
+            data_dir: Some(dir.to_owned()),
+            output,
+        }
+    }
+}
