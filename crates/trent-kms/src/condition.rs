@@ -83,6 +83,8 @@ pub struct Condition {
     /// A `Not` operator (`StringNotEquals`, `NotIpAddress`, ...): true when no value matches.
     negated: bool,
     test: Test,
+    /// Some text value holds a policy variable (`${aws:username}`), filled in per request.
+    variables: bool,
 }
 
 /// operator name -> (family, negated); the order or text match is filled in by [`parse_test`].
@@ -141,6 +143,22 @@ pub fn date(s: &str) -> Option<f64> {
     }
     if let Ok(d) = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")) {
         return Some(d.midnight().assume_utc().unix_timestamp() as f64);
+    }
+    // The other W3C forms of ISO 8601: hours and minutes without seconds, a year and month, a year.
+    if let Some((day, rest)) = s.split_once('T')
+        && rest.len() > 5
+        && rest.as_bytes()[2] == b':'
+        && rest.as_bytes()[5] != b':'
+        && rest.is_char_boundary(5)
+    {
+        let (hm, zone) = rest.split_at(5);
+        return date(&format!("{day}T{hm}:00{zone}"));
+    }
+    if s.len() == 7 && s.as_bytes()[4] == b'-' {
+        return date(&format!("{s}-01"));
+    }
+    if s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return date(&format!("{s}-01-01"));
     }
     s.parse::<i64>().ok().map(|n| n as f64)
 }
@@ -244,7 +262,10 @@ pub fn parse(v: &Value) -> Result<Vec<Condition>, KmsError> {
                     "Policy contains a statement with an invalid value for condition key {key} under {written}."
                 ))
             };
-            let test = parse_test(op, family, &list.ok_or_else(invalid)?).ok_or_else(invalid)?;
+            let list = list.ok_or_else(invalid)?;
+            let variables =
+                matches!(family, "string" | "arn") && list.iter().any(|v| v.contains("${"));
+            let test = parse_test(op, family, &list).ok_or_else(invalid)?;
             out.push(Condition {
                 operator: written.clone(),
                 key: lower,
@@ -252,6 +273,7 @@ pub fn parse(v: &Value) -> Result<Vec<Condition>, KmsError> {
                 if_exists,
                 negated,
                 test,
+                variables,
             });
         }
     }
@@ -365,6 +387,51 @@ impl Test {
     }
 }
 
+/// Replace the policy variables of a value with the request's values: `${aws:username}`, any
+/// condition key, with an optional default (`${aws:username, 'nobody'}`), and `${*}`, `${?}`,
+/// `${$}` for those characters. A variable the request has no value for leaves the value out.
+fn substitute(value: &str, ctx: &dyn RequestContext) -> Option<String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}')? + start;
+        let inner = &rest[start + 2..end];
+        match inner {
+            "*" | "?" | "$" => out.push_str(inner),
+            _ => {
+                let (name, default) = match inner.split_once(',') {
+                    Some((n, d)) => (n.trim(), Some(d.trim().trim_matches('\''))),
+                    None => (inner.trim(), None),
+                };
+                let found = ctx
+                    .values(&name.to_ascii_lowercase())
+                    .and_then(|v| v.into_iter().next().map(|c| c.into_owned()));
+                out.push_str(&found.or(default.map(str::to_string))?);
+            }
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// A text test with its policy variables filled in for one request.
+fn fill_variables(test: &Test, ctx: &dyn RequestContext) -> Test {
+    match test {
+        Test::Text(how, values) => {
+            let filled = values.iter().filter_map(|v| substitute(v, ctx));
+            let filled = match how {
+                // IgnoreCase values are kept in lowercase; what a variable brings must be too.
+                Text::IgnoreCase => filled.map(|v| v.to_lowercase()).collect(),
+                _ => filled.collect(),
+            };
+            Test::Text(*how, filled)
+        }
+        other => other.clone(),
+    }
+}
+
 impl Condition {
     /// Whether the condition holds for a request.
     pub fn holds(&self, ctx: &dyn RequestContext) -> bool {
@@ -382,7 +449,14 @@ impl Condition {
                     SetOperator::None => self.negated,
                 };
         };
-        let matched = |v: &Cow<'_, str>| self.test.matches(v) != self.negated;
+        let filled;
+        let test = if self.variables {
+            filled = fill_variables(&self.test, ctx);
+            &filled
+        } else {
+            &self.test
+        };
+        let matched = |v: &Cow<'_, str>| test.matches(v) != self.negated;
         match (self.set, self.negated) {
             (SetOperator::ForAllValues, _) => values.iter().all(matched),
             (SetOperator::ForAnyValue, _) => values.iter().any(matched),
@@ -440,6 +514,10 @@ mod tests {
         assert_eq!(date("2026-01-01"), Some(1_767_225_600.0));
         assert_eq!(date("1767225600"), Some(1_767_225_600.0));
         assert_eq!(date("next tuesday"), None);
+        assert_eq!(date("2026-01-01T00:00Z"), Some(1_767_225_600.0));
+        assert_eq!(date("2026-01-01T01:00+01:00"), Some(1_767_225_600.0));
+        assert_eq!(date("2026-01"), Some(1_767_225_600.0));
+        assert_eq!(date("2026"), Some(1_767_225_600.0));
     }
 
     #[test]
@@ -459,5 +537,23 @@ mod tests {
                 "{c}"
             );
         }
+    }
+
+    #[test]
+    fn policy_variables_are_filled_per_request() {
+        let ctx: std::collections::HashMap<String, Vec<String>> =
+            [("aws:username".to_string(), vec!["bob".to_string()])].into();
+        assert_eq!(substitute("${aws:username}", &ctx).as_deref(), Some("bob"));
+        assert_eq!(
+            substitute("home/${aws:UserName}/*", &ctx).as_deref(),
+            Some("home/bob/*")
+        );
+        assert_eq!(substitute("${aws:userid}", &ctx), None);
+        assert_eq!(
+            substitute("${aws:userid, 'anon'}", &ctx).as_deref(),
+            Some("anon")
+        );
+        assert_eq!(substitute("a${*}b${$}", &ctx).as_deref(), Some("a*b$"));
+        assert_eq!(substitute("${unterminated", &ctx), None);
     }
 }
