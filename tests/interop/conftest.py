@@ -161,3 +161,26 @@ def pytest_report_header(config):
     from kmsutil import TRENT_BIN
 
     return [f"trent binary: {TRENT_BIN}", f"dev account: {DEV_ACCOUNT}, region: {REGION}"]
+
+
+@pytest.fixture(scope="module")
+def configured_server_factory(tmp_path_factory):
+    """Start `trent serve --config FILE --data-dir DIR` with the given ConfiguredPrincipals on a
+    fresh DIR; every server is stopped at module end."""
+    from kmsutil import start_configured
+
+    started = []
+
+    def start(principals):
+        srv = start_configured(tmp_path_factory.mktemp("trent-configured"), principals)
+        started.append(srv)
+        return srv
+
+    yield start
+    died = []
+    for srv in started:
+        srv.server.stop()
+        if srv.server.died:
+            died.append(f"{srv.data_dir} (code {srv.server.returncode}):\n{srv.server.stderr_tail()}")
+    if died:
+        pytest.fail("trent exited on its own: " + "\n".join(died))

@@ -567,3 +567,167 @@ def assert_symmetric_metadata(
         assert "PendingDeletionWindowInDays" not in md
     if "CurrentKeyMaterialId" in md:
         assert HEX64_RE.match(md["CurrentKeyMaterialId"]), md["CurrentKeyMaterialId"]
+
+
+# --------------------------------------------------------------------------------------------
+# Servers with principals from a config file (access control, grants)
+# --------------------------------------------------------------------------------------------
+
+
+def statement(effect: str, actions: str | list[str], resource: str | list[str] = "*",
+              principal: str | list[str] | None = None, condition: dict | None = None,
+              sid: str | None = None) -> dict:
+    """One policy statement. `principal` (ARNs, or "*") makes it a key policy statement."""
+    s: dict[str, Any] = {"Effect": effect, "Action": actions, "Resource": resource}
+    if sid is not None:
+        s = {"Sid": sid, **s}
+    if principal is not None:
+        s["Principal"] = "*" if principal == "*" else {"AWS": principal}
+    if condition is not None:
+        s["Condition"] = condition
+    return s
+
+
+def allow(actions, resource="*", **kw) -> dict:
+    return statement("Allow", actions, resource, **kw)
+
+
+def deny(actions, resource="*", **kw) -> dict:
+    return statement("Deny", actions, resource, **kw)
+
+
+def policy_doc(*statements: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def account_root_arn(account: str) -> str:
+    return f"arn:aws:iam::{account}:root"
+
+
+# What AWS's console puts in a key policy for key administrators: managing the key, not using it.
+KEY_ADMIN_ACTIONS = [
+    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+    "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
+    "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+]
+
+
+def denied_message(principal_arn: str, action: str, resource: str, why: str) -> str:
+    """AWS's AccessDeniedException message. `why`: "no-resource", "no-identity", "deny-resource",
+    "deny-identity"."""
+    head = f"User: {principal_arn} is not authorized to perform: kms:{action} on resource: {resource}"
+    return head + {
+        "no-resource": f" because no resource-based policy allows the kms:{action} action",
+        "no-identity": f" because no identity-based policy allows the kms:{action} action",
+        "deny-resource": " with an explicit deny in a resource-based policy",
+        "deny-identity": " with an explicit deny in an identity-based policy",
+    }[why]
+
+
+def hidden_key_message(principal_arn: str, action: str) -> str:
+    """AWS's AccessDeniedException message for another account's key, refused or absent."""
+    return (
+        f"User: {principal_arn} is not authorized to perform: kms:{action} on this resource because the "
+        "resource does not exist in this Region, no resource-based policies allow access, or a "
+        "resource-based policy explicitly denies access"
+    )
+
+
+@dataclass
+class ConfiguredPrincipal:
+    """A `[[principals]]` entry: `name` is what the tests call it."""
+
+    name: str
+    arn: str
+    policies: dict[str, Any] = field(default_factory=dict)  # policy name -> document (dict or text)
+    access_key: str = ""
+    secret_key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.access_key:
+            self.access_key = ("AKIA" + re.sub(r"[^A-Za-z0-9]", "", self.name).upper() + "0" * 16)[:20]
+        if not self.secret_key:
+            self.secret_key = f"{self.name}-secret-" + "s" * 24
+
+    @property
+    def account(self) -> str:
+        return self.arn.split(":")[4]
+
+
+def toml_str(s: str) -> str:
+    # JSON's string escapes (ASCII only) are valid TOML basic-string escapes.
+    return json.dumps(s, ensure_ascii=True)
+
+
+def principals_toml(principals: list[ConfiguredPrincipal]) -> str:
+    out = []
+    for p in principals:
+        out += ["[[principals]]", f"arn = {toml_str(p.arn)}", f"access_key_id = {toml_str(p.access_key)}",
+                f"secret_access_key = {toml_str(p.secret_key)}"]
+        if p.policies:
+            out.append("[principals.policies]")
+            for name, doc in p.policies.items():
+                text = doc if isinstance(doc, str) else json.dumps(doc)
+                out.append(f"{toml_str(name)} = {toml_str(text)}")
+        out.append("")
+    return "\n".join(out)
+
+
+@dataclass
+class ConfiguredServer:
+    """`trent serve --config FILE --data-dir DIR` with the principals of FILE."""
+
+    server: TrentServer
+    data_dir: Path
+    config_path: Path
+    principals: dict[str, ConfiguredPrincipal]
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoint
+
+    def arn(self, name: str) -> str:
+        return self.principals[name].arn
+
+    def client(self, name: str, validate: bool = True):
+        """A boto3 KMS client signing as principal `name` (cached)."""
+        key = f"{name}/{validate}"
+        if key not in self._clients:
+            p = self.principals[name]
+            self._clients[key] = make_kms_client(self.endpoint, access_key=p.access_key, secret_key=p.secret_key,
+                                                 validate=validate)
+        return self._clients[key]
+
+    def cli(self, name: str, args: list[str]) -> CliResult:
+        """The AWS CLI (`aws kms <args>`) signing as principal `name`."""
+        p = self.principals[name]
+        return run_aws_cli(self.endpoint, args, env=cli_env(access_key=p.access_key, secret_key=p.secret_key))
+
+    def admin_command(self, *args: str) -> subprocess.CompletedProcess:
+        """`trent principal <args> --data-dir DIR` (the documented form)."""
+        return run_trent(["principal", *args, "--data-dir", str(self.data_dir)])
+
+
+def start_configured(base: Path, principals: list[ConfiguredPrincipal]) -> ConfiguredServer:
+    """Write a config file with `principals` under `base` and start a non-dev server on it."""
+    base.mkdir(parents=True, exist_ok=True)
+    config = base / "trent.toml"
+    config.write_text(principals_toml(principals))
+    data_dir = base / "data"
+    server = TrentServer(
+        ["serve", "--config", str(config), "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"],
+        base / "stderr.log",
+    ).start()
+    return ConfiguredServer(server, data_dir, config, {p.name: p for p in principals})
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 3.0, every: float = 0.1) -> bool:
+    """Poll `check` until it is true or `timeout` seconds pass; returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
