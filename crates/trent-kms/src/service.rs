@@ -465,12 +465,32 @@ impl Kms {
                 })
                 .unwrap_or_default()
         };
+        let on_key = OnKey {
+            policy: &key.policy,
+            record: &key.record,
+            arn: &key.arn,
+            grants,
+            request_alias,
+            aliases: &aliases,
+        };
+        self.decide(caller, access, &key.arn, Some(on_key))
+    }
+
+    /// The one call into [`access::decide`]: `access` by `caller` on `resource`, a key or not.
+    fn decide(
+        &self,
+        caller: &Caller,
+        access: &Access<'_>,
+        resource: &str,
+        key: Option<OnKey<'_>>,
+    ) -> access::Decision {
         let action = format!("kms:{}", access.action);
+        let no_aliases = Vec::new;
         let context = Context {
             caller,
-            key: Some(&key.record),
-            request_alias,
-            resource_aliases: &aliases,
+            key: key.as_ref().map(|k| k.record),
+            request_alias: key.as_ref().and_then(|k| k.request_alias),
+            resource_aliases: key.as_ref().map_or(&no_aliases, |k| k.aliases),
             facts: &access.facts,
             now: self.clock.now(),
         };
@@ -478,10 +498,10 @@ impl Kms {
             principal: &caller.principal_arn,
             account: &caller.account,
             action: &action,
-            resource: &key.arn,
-            key: Some((&key.policy, &key.record.account)),
+            resource: key.as_ref().map_or(resource, |k| k.arn),
+            key: key.as_ref().map(|k| (k.policy, k.record.account.as_str())),
             identity: &caller.identity,
-            grants,
+            grants: key.as_ref().map_or(&[], |k| k.grants),
             encryption_context: access.facts.encryption_context,
             context: &context,
             grant_check: access.grant_check,
@@ -508,28 +528,7 @@ impl Kms {
         access: &Access<'_>,
         resource: &str,
     ) -> access::Decision {
-        let action = format!("kms:{}", access.action);
-        let none = Vec::new;
-        let context = Context {
-            caller,
-            key: None,
-            request_alias: None,
-            resource_aliases: &none,
-            facts: &access.facts,
-            now: self.clock.now(),
-        };
-        access::decide(&Question {
-            principal: &caller.principal_arn,
-            account: &caller.account,
-            action: &action,
-            resource,
-            key: None,
-            identity: &caller.identity,
-            grants: &[],
-            encryption_context: access.facts.encryption_context,
-            context: &context,
-            grant_check: None,
-        })
+        self.decide(caller, access, resource, None)
     }
 
     /// The key policy lockout safety check: refuse a policy that would not let the caller call
@@ -540,36 +539,24 @@ impl Kms {
         policy: &Policy,
         record: &KeyRecord,
     ) -> Result<(), KmsError> {
-        let none = Vec::new;
-        let facts = Facts::default();
-        let context = Context {
-            caller,
-            key: Some(record),
-            request_alias: None,
-            resource_aliases: &none,
-            facts: &facts,
-            now: self.clock.now(),
-        };
         let arn = record.arn();
-        access::decide(&Question {
-            principal: &caller.principal_arn,
-            account: &caller.account,
-            action: "kms:PutKeyPolicy",
-            resource: &arn,
-            key: Some((policy, &record.account)),
-            identity: &caller.identity,
+        let no_aliases = Vec::new;
+        let on_key = OnKey {
+            policy,
+            record,
+            arn: &arn,
             grants: &[],
-            encryption_context: None,
-            context: &context,
-            grant_check: None,
-        })
-        .map(|_| ())
-        .map_err(|_| {
-            KmsError::MalformedPolicyDocument(
-                "The new key policy will not allow you to update the key policy in the future."
-                    .into(),
-            )
-        })
+            request_alias: None,
+            aliases: &no_aliases,
+        };
+        self.decide(caller, &Access::new("PutKeyPolicy"), &arn, Some(on_key))
+            .map(|_| ())
+            .map_err(|_| {
+                KmsError::MalformedPolicyDocument(
+                    "The new key policy will not allow you to update the key policy in the future."
+                        .into(),
+                )
+            })
     }
 
     /// Resolve a key id, key ARN, alias name or alias ARN.
@@ -890,6 +877,17 @@ impl Kms {
     pub fn key_count(&self) -> usize {
         self.view.read().all_keys().count()
     }
+}
+
+/// The key a decision is about: its policy, record and ARN, the caller's grants on it, the alias
+/// the request named it by, and its aliases (computed only if a condition asks).
+struct OnKey<'a> {
+    policy: &'a Policy,
+    record: &'a KeyRecord,
+    arn: &'a str,
+    grants: &'a [Arc<Grant>],
+    request_alias: Option<&'a str>,
+    aliases: &'a dyn Fn() -> Vec<String>,
 }
 
 /// A grant change, for [`Kms::write_grants`].

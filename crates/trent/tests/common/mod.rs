@@ -125,26 +125,7 @@ impl Server {
     /// `trent serve --data-dir DIR --listen 127.0.0.1:0` (SigV4 verified); clients sign with the
     /// admin credentials the server wrote to `DIR/credentials`.
     pub fn on_dir(dir: &Path) -> Server {
-        let dir_arg = dir.to_str().expect("data dir path is UTF-8");
-        let (child, endpoint, output) =
-            spawn(&["serve", "--data-dir", dir_arg, "--listen", "127.0.0.1:0"]);
-        let creds_path = dir.join("credentials");
-        let (access_key, secret_key) = match read_credentials(&creds_path) {
-            Ok(creds) => creds,
-            Err(e) => panic!(
-                "cannot read admin credentials from {}: {e}\nserver output:\n{}",
-                creds_path.display(),
-                output.lock().unwrap()
-            ),
-        };
-        Server {
-            child: Some(child),
-            endpoint,
-            access_key,
-            secret_key,
-            data_dir: Some(dir.to_owned()),
-            output,
-        }
+        Server::on_dir_with(dir, &[])
     }
 
     /// A client in us-east-1 signing with this server's credentials.
@@ -630,8 +611,7 @@ pub fn json_error_code(body: &[u8]) -> Option<String> {
 
 impl Server {
     /// [`Server::on_dir`] with extra `trent serve` arguments (`--config FILE`, ...). Clients sign
-    /// with the admin credentials in `DIR/credentials`, which an earlier start must have written
-    /// if this one does not.
+    /// with the admin credentials in `DIR/credentials`, written at the directory's first start.
     pub fn on_dir_with(dir: &Path, extra: &[&str]) -> Server {
         let dir_arg = dir.to_str().expect("data dir path is UTF-8");
         let mut args = vec!["serve", "--data-dir", dir_arg, "--listen", "127.0.0.1:0"];
