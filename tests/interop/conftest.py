@@ -130,6 +130,17 @@ def aws_cli(dev_server):
     return run
 
 
+def _stop_all(started) -> None:
+    """Stop every server a factory started; fail if one had exited on its own."""
+    died = []
+    for srv in started:
+        srv.server.stop()
+        if srv.server.died:
+            died.append(f"{srv.data_dir} (code {srv.server.returncode}):\n{srv.server.stderr_tail()}")
+    if died:
+        pytest.fail("trent exited on its own: " + "\n".join(died))
+
+
 @pytest.fixture(scope="module")
 def nondev_factory(tmp_path_factory):
     """Start `trent serve --data-dir DIR` on a fresh DIR; every server is stopped at module end."""
@@ -143,13 +154,7 @@ def nondev_factory(tmp_path_factory):
         return srv
 
     yield start
-    died = []
-    for srv in started:
-        srv.server.stop()
-        if srv.server.died:
-            died.append(f"{srv.data_dir} (code {srv.server.returncode}):\n{srv.server.stderr_tail()}")
-    if died:
-        pytest.fail("trent exited on its own: " + "\n".join(died))
+    _stop_all(started)
 
 
 @pytest.fixture(scope="module")
@@ -177,10 +182,4 @@ def configured_server_factory(tmp_path_factory):
         return srv
 
     yield start
-    died = []
-    for srv in started:
-        srv.server.stop()
-        if srv.server.died:
-            died.append(f"{srv.data_dir} (code {srv.server.returncode}):\n{srv.server.stderr_tail()}")
-    if died:
-        pytest.fail("trent exited on its own: " + "\n".join(died))
+    _stop_all(started)

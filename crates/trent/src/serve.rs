@@ -56,6 +56,10 @@ async fn apply_config_principals(
     now: i64,
 ) -> Result<(), String> {
     let fail = |arn: &str, e: String| format!("config principal {arn}: {e}");
+    let existing = principals
+        .list_policies()
+        .await
+        .map_err(|e| e.to_string())?;
     for p in wanted {
         match (&p.access_key_id, &p.secret_access_key) {
             (Some(id), Some(secret)) => principals
@@ -76,11 +80,7 @@ async fn apply_config_principals(
                 "an account's root user takes no identity policies".into(),
             ));
         }
-        for old in principals
-            .list_policies()
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        for old in &existing {
             if old.arn == p.arn && !p.policies.contains_key(&old.name) {
                 principals
                     .delete_policy(&p.arn, &old.name)
