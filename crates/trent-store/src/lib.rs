@@ -104,6 +104,14 @@ pub struct IdentityPolicyRow {
     pub updated_at: i64,
 }
 
+/// The last cryptographic use of a key. `doc` is owned by the service (JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsageRow {
+    pub scope: Scope,
+    pub key_id: String,
+    pub doc: String,
+}
+
 /// One write inside a [`Transaction`].
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -113,7 +121,7 @@ pub enum Write {
         row: KeyRow,
         expected_version: Option<i64>,
     },
-    /// Delete a key, all its materials and grants and every alias pointing at it. Deleting a
+    /// Delete a key, all its materials, grants and usage and every alias pointing at it. Deleting a
     /// missing key is not an error.
     DeleteKey { scope: Scope, key_id: String },
     /// Insert a material (conflict if that material id exists for the key).
@@ -124,6 +132,15 @@ pub enum Write {
     PutAlias { row: AliasRow, replace: bool },
     /// Delete an alias; deleting a missing alias is not an error.
     DeleteAlias { scope: Scope, alias_name: String },
+    /// Delete one material of a key (imported material deleted or expired); deleting a missing
+    /// material is not an error.
+    DeleteMaterial {
+        scope: Scope,
+        key_id: String,
+        material_id: String,
+    },
+    /// Insert or replace a key's last use; ignored if the key no longer exists.
+    PutKeyUsage(KeyUsageRow),
     /// Insert a grant (conflict if that grant id exists for the key).
     PutGrant(GrantRow),
     /// Delete a grant; deleting a missing grant is not an error.
@@ -157,12 +174,13 @@ pub struct Snapshot {
     pub materials: Vec<MaterialRow>,
     pub aliases: Vec<AliasRow>,
     pub grants: Vec<GrantRow>,
+    pub usage: Vec<KeyUsageRow>,
 }
 
 /// The storage trait. Every method is durable on return: what it acknowledged survives `kill -9`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// All keys, materials, aliases and grants of every scope.
+    /// All keys, materials, aliases, grants and key usage of every scope.
     async fn load_all(&self) -> Result<Snapshot, StoreError>;
     /// Apply a transaction atomically.
     async fn apply(&self, tx: Transaction) -> Result<(), StoreError>;
@@ -192,6 +210,19 @@ pub trait Store: Send + Sync + 'static {
     /// A named setting (for example the root key's check value).
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn put_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Take or renew the lease `name` for `holder` until `now_ms + ttl_ms` (epoch milliseconds).
+    /// True if `holder` now holds it: it was free, expired, or already `holder`'s. Several
+    /// nodes sharing a store run scheduled work only while holding its lease.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Give the lease up if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 
     /// Wipe every key, material, alias and grant (dev mode's reset). Principals, identity
     /// policies and settings stay.

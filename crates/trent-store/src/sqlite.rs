@@ -8,8 +8,8 @@
 //! (`BEGIN IMMEDIATE`) and waits up to [`BUSY_TIMEOUT`] for it.
 
 use crate::{
-    AliasRow, GrantRow, IdentityPolicyRow, KeyRow, MaterialRow, PrincipalRow, Scope, Snapshot,
-    Store, StoreError, Transaction, Write,
+    AliasRow, GrantRow, IdentityPolicyRow, KeyRow, KeyUsageRow, MaterialRow, PrincipalRow, Scope,
+    Snapshot, Store, StoreError, Transaction, Write,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -80,6 +80,19 @@ const MIGRATIONS: &[&str] = &[
         document TEXT NOT NULL,
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (arn, name)
+    ) STRICT;",
+    // 3: leases for scheduled work, and the last use of each key.
+    "CREATE TABLE leases (
+        name TEXT NOT NULL PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE key_usage (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (account, region, key_id)
     ) STRICT;",
 ];
 
@@ -332,6 +345,7 @@ fn apply_write(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreErr
             for sql in [
                 "DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND key_id = ?3",
                 "DELETE FROM grants WHERE account = ?1 AND region = ?2 AND key_id = ?3",
+                "DELETE FROM key_usage WHERE account = ?1 AND region = ?2 AND key_id = ?3",
                 "DELETE FROM materials WHERE account = ?1 AND region = ?2 AND key_id = ?3",
                 "DELETE FROM keys WHERE account = ?1 AND region = ?2 AND key_id = ?3",
             ] {
@@ -424,6 +438,29 @@ fn apply_write(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), StoreErr
                     g.grant_id, g.key_id
                 )));
             }
+        }
+        Write::DeleteMaterial {
+            scope,
+            key_id,
+            material_id,
+        } => {
+            tx.execute(
+                "DELETE FROM materials
+                 WHERE account = ?1 AND region = ?2 AND key_id = ?3 AND material_id = ?4",
+                params![scope.account, scope.region, key_id, material_id],
+            )
+            .map_err(backend(CTX))?;
+        }
+        Write::PutKeyUsage(u) => {
+            // Only for a key that still exists: a late flush must not outlive its key.
+            tx.execute(
+                "INSERT INTO key_usage (account, region, key_id, doc)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS
+                   (SELECT 1 FROM keys WHERE account = ?1 AND region = ?2 AND key_id = ?3)
+                 ON CONFLICT (account, region, key_id) DO UPDATE SET doc = excluded.doc",
+                params![u.scope.account, u.scope.region, u.key_id, u.doc],
+            )
+            .map_err(backend(CTX))?;
         }
         Write::DeleteGrant {
             scope,
@@ -542,12 +579,26 @@ impl Store for SqliteStore {
                 grant_row,
                 CTX,
             )?;
+            let usage = query_all(
+                &tx,
+                "SELECT account, region, key_id, doc FROM key_usage
+                 ORDER BY account, region, key_id",
+                |r| {
+                    Ok(KeyUsageRow {
+                        scope: scope_of(r)?,
+                        key_id: r.get(2)?,
+                        doc: r.get(3)?,
+                    })
+                },
+                CTX,
+            )?;
             tx.commit().map_err(backend(CTX))?;
             Ok(Snapshot {
                 keys,
                 materials,
                 aliases,
                 grants,
+                usage,
             })
         })
         .await
@@ -722,10 +773,48 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write_tx("taking lease", move |t| {
+            // Taken when free, expired, or already ours (renewal); one statement under the
+            // write lock, so two takers cannot both win.
+            t.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                                                  expires_at = excluded.expires_at
+                 WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4",
+                params![name, holder, now_ms.saturating_add(ttl_ms), now_ms],
+            )
+            .map(|n| n > 0)
+            .map_err(backend("taking lease"))
+        })
+        .await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write_tx("releasing lease", move |t| {
+            t.execute(
+                "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+                params![name, holder],
+            )
+            .map(|_| ())
+            .map_err(backend("releasing lease"))
+        })
+        .await
+    }
+
     async fn reset(&self) -> Result<(), StoreError> {
         self.write_tx("resetting store", |t| {
             t.execute_batch(
-                "DELETE FROM grants; DELETE FROM aliases; DELETE FROM materials; DELETE FROM keys;",
+                "DELETE FROM grants; DELETE FROM aliases; DELETE FROM materials; DELETE FROM keys;
+                 DELETE FROM key_usage;",
             )
             .map_err(backend("resetting store"))
         })

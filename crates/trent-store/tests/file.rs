@@ -78,18 +78,20 @@ async fn file_is_created_in_wal_mode_with_schema() {
             "aliases",
             "grants",
             "identity_policies",
+            "key_usage",
             "keys",
+            "leases",
             "materials",
             "principals",
             "schema_migrations",
             "settings"
         ]
     );
-    assert_eq!(migrations(&path), vec![1, 2]);
+    assert_eq!(migrations(&path), vec![1, 2, 3]);
     let user_version: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(user_version, 2);
+    assert_eq!(user_version, 3);
 }
 
 #[tokio::test]
@@ -117,7 +119,7 @@ async fn legacy_user_version_file_is_adopted() {
         .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(migrations(&path), vec![1, 2]);
+    assert_eq!(migrations(&path), vec![1, 2, 3]);
     assert_eq!(
         store.load_all().await.unwrap().keys,
         vec![KeyRow {
@@ -129,7 +131,7 @@ async fn legacy_user_version_file_is_adopted() {
     );
     drop(store);
     let _again = SqliteStore::open(&path).unwrap();
-    assert_eq!(migrations(&path), vec![1, 2]);
+    assert_eq!(migrations(&path), vec![1, 2, 3]);
 }
 
 #[tokio::test]
@@ -153,7 +155,7 @@ async fn reopen_is_durable_and_migrations_idempotent() {
     }
     for round in 0..3 {
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(migrations(&path), vec![1, 2], "round {round}");
+        assert_eq!(migrations(&path), vec![1, 2, 3], "round {round}");
         assert_eq!(
             store.load_all().await.unwrap(),
             Snapshot {
@@ -161,6 +163,7 @@ async fn reopen_is_durable_and_migrations_idempotent() {
                 materials: vec![m.clone()],
                 aliases: vec![],
                 grants: vec![],
+                usage: vec![],
             }
         );
         assert_eq!(store.get_setting("s").await.unwrap(), Some(b"v".to_vec()));
@@ -193,7 +196,7 @@ async fn two_handles_on_one_file_see_each_others_writes() {
     let path = dir.path().join("trent.db");
     let a = SqliteStore::open(&path).unwrap();
     let b = SqliteStore::open(&path).unwrap();
-    assert_eq!(migrations(&path), vec![1, 2]);
+    assert_eq!(migrations(&path), vec![1, 2, 3]);
 
     a.apply(insert("from-a")).await.unwrap();
     assert_eq!(b.load_all().await.unwrap().keys, vec![key("from-a", 1)]);
@@ -342,4 +345,82 @@ async fn acknowledged_writes_survive_kill_9() {
         assert_eq!(m.key_id, k.key_id);
         assert_eq!(m.wrapped, vec![i as u8; 48]);
     }
+}
+
+/// Two nodes on one store file: only one holds a lease at a time; it passes on when it expires
+/// or is released, and the holder may renew it.
+#[tokio::test]
+async fn a_lease_has_one_holder_at_a_time_across_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trent.db");
+    let a = SqliteStore::open(&path).unwrap();
+    let b = SqliteStore::open(&path).unwrap();
+    assert!(
+        a.try_lease("scheduler", "node-a", 1_000, 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.try_lease("scheduler", "node-b", 1_200, 500)
+            .await
+            .unwrap()
+    );
+    // Renewal by the holder moves the expiry on.
+    assert!(
+        a.try_lease("scheduler", "node-a", 1_400, 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.try_lease("scheduler", "node-b", 1_600, 500)
+            .await
+            .unwrap()
+    );
+    // Expired (1_400 + 500): the other node takes it, and the first no longer holds it.
+    assert!(
+        b.try_lease("scheduler", "node-b", 1_900, 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !a.try_lease("scheduler", "node-a", 2_000, 500)
+            .await
+            .unwrap()
+    );
+    // Another lease name is independent.
+    assert!(a.try_lease("other", "node-a", 2_000, 500).await.unwrap());
+    // Released by a non-holder: nothing changes; by the holder: free at once.
+    a.release_lease("scheduler", "node-a").await.unwrap();
+    assert!(
+        !a.try_lease("scheduler", "node-a", 2_100, 500)
+            .await
+            .unwrap()
+    );
+    b.release_lease("scheduler", "node-b").await.unwrap();
+    assert!(
+        a.try_lease("scheduler", "node-a", 2_100, 500)
+            .await
+            .unwrap()
+    );
+}
+
+/// Many handles racing for a free lease: exactly one wins.
+#[tokio::test]
+async fn racing_for_a_free_lease_has_exactly_one_winner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trent.db");
+    let stores: Vec<SqliteStore> = (0..6).map(|_| SqliteStore::open(&path).unwrap()).collect();
+    let mut tasks = Vec::new();
+    for (i, s) in stores.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            s.try_lease("scheduler", &format!("node-{i}"), 10_000, 60_000)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += t.await.unwrap() as usize;
+    }
+    assert_eq!(winners, 1);
 }

@@ -1,8 +1,8 @@
 //! Behaviour of `SqliteStore` through the `Store` trait.
 
 use trent_store::{
-    AliasRow, GrantRow, IdentityPolicyRow, KeyRow, MaterialRow, PrincipalRow, Scope, Snapshot,
-    SqliteStore, Store, StoreError, Transaction, Write,
+    AliasRow, GrantRow, IdentityPolicyRow, KeyRow, KeyUsageRow, MaterialRow, PrincipalRow, Scope,
+    Snapshot, SqliteStore, Store, StoreError, Transaction, Write,
 };
 
 fn scope(account: &str, region: &str) -> Scope {
@@ -314,6 +314,7 @@ async fn delete_key_cascades_only_its_own_rows() {
             materials: vec![material(&s, "k2", 3, 3)],
             aliases: vec![alias(&s, "alias/c", "k2", 1, 1)],
             grants: vec![],
+            usage: vec![],
         }
     );
 
@@ -387,6 +388,7 @@ async fn writes_within_one_transaction_see_each_other() {
             materials: vec![],
             aliases: vec![alias(&s, "alias/a", "k9", 5, 6)],
             grants: vec![],
+            usage: vec![],
         }
     );
 }
@@ -603,4 +605,60 @@ async fn identity_policies_upsert_list_delete_and_survive_reset() {
     assert!(store.delete_identity_policy(alice, "z").await.unwrap());
     assert!(!store.delete_identity_policy(alice, "z").await.unwrap());
     assert_eq!(store.list_identity_policies().await.unwrap().len(), 2);
+}
+
+fn usage(scope: &Scope, key_id: &str, doc: &str) -> KeyUsageRow {
+    KeyUsageRow {
+        scope: scope.clone(),
+        key_id: key_id.into(),
+        doc: doc.into(),
+    }
+}
+
+#[tokio::test]
+async fn delete_material_removes_only_that_material() {
+    let s = s1();
+    let store = store_with(vec![
+        insert_key(key(&s, "k1", 1, "1")),
+        put_material(&s, "k1", 1, 1),
+        put_material(&s, "k1", 2, 2),
+    ])
+    .await;
+    let gone = material(&s, "k1", 1, 1);
+    let delete = |m: &MaterialRow| Write::DeleteMaterial {
+        scope: m.scope.clone(),
+        key_id: m.key_id.clone(),
+        material_id: m.material_id.clone(),
+    };
+    one(&store, delete(&gone)).await.unwrap();
+    assert_eq!(
+        snapshot(&store).await.materials,
+        vec![material(&s, "k1", 2, 2)]
+    );
+    // Deleting it again is not an error; putting it back (a reimport) is allowed.
+    one(&store, delete(&gone)).await.unwrap();
+    one(&store, put_material(&s, "k1", 1, 1)).await.unwrap();
+    assert_eq!(snapshot(&store).await.materials.len(), 2);
+}
+
+#[tokio::test]
+async fn key_usage_is_upserted_only_for_existing_keys_and_goes_with_its_key() {
+    let s = s1();
+    let store = store_with(vec![insert_key(key(&s, "k1", 1, "1"))]).await;
+    one(&store, Write::PutKeyUsage(usage(&s, "k1", "first")))
+        .await
+        .unwrap();
+    one(&store, Write::PutKeyUsage(usage(&s, "k1", "second")))
+        .await
+        .unwrap();
+    // A flush for a key that is gone is dropped, not an orphan row.
+    one(&store, Write::PutKeyUsage(usage(&s, "nope", "x")))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot(&store).await.usage,
+        vec![usage(&s, "k1", "second")]
+    );
+    one(&store, delete_key(&s, "k1")).await.unwrap();
+    assert_eq!(snapshot(&store).await.usage, vec![]);
 }
