@@ -8,6 +8,7 @@
 pub mod asymmetric;
 pub mod blob;
 pub mod context;
+pub mod import;
 #[allow(unsafe_code)]
 mod lc;
 pub mod mac;
