@@ -237,6 +237,14 @@ pub struct Facts<'a> {
     pub multi_region: Option<bool>,
     pub bypass_lockout: Option<bool>,
     pub pending_window_days: Option<i64>,
+    pub rotation_period_days: Option<i64>,
+    pub wrapping_algorithm: Option<&'a str>,
+    pub wrapping_key_spec: Option<&'a str>,
+    pub expiration_model: Option<&'a str>,
+    /// ImportKeyMaterial's ValidTo, epoch seconds.
+    pub valid_to: Option<i64>,
+    pub replica_region: Option<&'a str>,
+    pub primary_region: Option<&'a str>,
     pub grant_operations: Option<&'a [String]>,
     pub grantee_principal: Option<&'a str>,
     pub retiring_principal: Option<&'a str>,
@@ -359,6 +367,17 @@ impl RequestContext for Context<'_> {
             "kms:schedulekeydeletionpendingwindowindays" => {
                 f.pending_window_days.and_then(|d| one(d.to_string()))
             }
+            "kms:rotationperiodindays" => f.rotation_period_days.and_then(|d| one(d.to_string())),
+            "kms:wrappingalgorithm" => f.wrapping_algorithm.and_then(one),
+            "kms:wrappingkeyspec" => f.wrapping_key_spec.and_then(one),
+            "kms:expirationmodel" => f.expiration_model.and_then(one),
+            "kms:validto" => f.valid_to.and_then(|t| one(t.to_string())),
+            "kms:replicaregion" => f.replica_region.and_then(one),
+            "kms:primaryregion" => f.primary_region.and_then(one),
+            "kms:multiregionkeytype" => self
+                .key
+                .filter(|k| k.multi_region)
+                .and_then(|k| one(if k.is_replica() { "REPLICA" } else { "PRIMARY" })),
             "kms:grantoperations" => f.grant_operations.map(borrowed),
             "kms:granteeprincipal" => f.grantee_principal.and_then(one),
             "kms:retiringprincipal" => f.retiring_principal.and_then(one),

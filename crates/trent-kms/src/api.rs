@@ -101,6 +101,28 @@ pub struct KeyMetadata {
     pub pending_deletion_window_in_days: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_key_material_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_region_configuration: Option<MultiRegionConfiguration>,
+}
+
+/// A multi-Region key's place in its set, as DescribeKey shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionConfiguration {
+    pub multi_region_key_type: String,
+    pub primary_key: MultiRegionKey,
+    pub replica_keys: Vec<MultiRegionKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionKey {
+    pub arn: String,
+    pub region: String,
 }
 
 macro_rules! request {
@@ -468,4 +490,109 @@ request!(RevokeGrantRequest {
     key_id: String,
     grant_id: String,
     dry_run: bool
+});
+
+// Rotation.
+request!(EnableKeyRotationRequest {
+    key_id: String,
+    rotation_period_in_days: i64
+});
+request!(GetKeyRotationStatusRequest { key_id: String });
+response!(GetKeyRotationStatusResponse {
+    key_rotation_enabled: bool,
+    key_id: String,
+    rotation_period_in_days: i64,
+    next_rotation_date: f64,
+    on_demand_rotation_start_date: f64,
+});
+response!(RotateKeyOnDemandResponse { key_id: String });
+request!(ListKeyRotationsRequest {
+    key_id: String,
+    include_key_material: String,
+    limit: i64,
+    marker: String,
+});
+response!(RotationsListEntry {
+    key_id: String,
+    key_material_id: String,
+    key_material_description: String,
+    import_state: String,
+    key_material_state: String,
+    expiration_model: String,
+    valid_to: f64,
+    rotation_date: f64,
+    rotation_type: String,
+});
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyRotationsResponse {
+    pub rotations: Vec<RotationsListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+// Imported key material.
+request!(GetParametersForImportRequest {
+    key_id: String,
+    wrapping_algorithm: String,
+    wrapping_key_spec: String,
+});
+response!(GetParametersForImportResponse {
+    key_id: String,
+    import_token: Blob,
+    public_key: Blob,
+    parameters_valid_to: f64,
+});
+request!(ImportKeyMaterialRequest {
+    key_id: String,
+    import_token: Blob,
+    encrypted_key_material: Blob,
+    valid_to: f64,
+    expiration_model: String,
+    import_type: String,
+    key_material_description: String,
+    key_material_id: String,
+});
+response!(ImportKeyMaterialResponse {
+    key_id: String,
+    key_material_id: String
+});
+request!(DeleteImportedKeyMaterialRequest {
+    key_id: String,
+    key_material_id: String
+});
+response!(DeleteImportedKeyMaterialResponse {
+    key_id: String,
+    key_material_id: String
+});
+
+// Multi-Region keys.
+request!(ReplicateKeyRequest {
+    key_id: String, replica_region: String, policy: String,
+    bypass_policy_lockout_safety_check: bool, description: String, tags: Vec<Tag>,
+});
+response!(ReplicateKeyResponse {
+    replica_key_metadata: KeyMetadata,
+    replica_policy: String,
+    replica_tags: Vec<Tag>,
+});
+request!(UpdatePrimaryRegionRequest {
+    key_id: String,
+    primary_region: String
+});
+
+// Last use.
+request!(GetKeyLastUsageRequest { key_id: String });
+response!(KeyLastUsage {
+    operation: String,
+    timestamp: f64,
+    cloud_trail_event_id: String,
+    kms_request_id: String,
+});
+response!(GetKeyLastUsageResponse {
+    key_id: String,
+    key_last_usage: KeyLastUsage,
+    tracking_start_date: f64,
+    key_creation_date: f64,
 });

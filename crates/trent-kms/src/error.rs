@@ -68,6 +68,14 @@ pub enum KmsError {
     RequestEntityTooLarge,
     #[error("RequestTimeoutException")]
     RequestTimeout,
+    #[error("ConflictException: {0}")]
+    Conflict(String),
+    #[error("ExpiredImportTokenException: {0}")]
+    ExpiredImportToken(String),
+    #[error("InvalidImportTokenException: {0}")]
+    InvalidImportToken(String),
+    #[error("IncorrectKeyMaterialException: {0}")]
+    IncorrectKeyMaterial(String),
     /// A failure inside trent (storage, crypto library). Retryable.
     #[error("KMSInternalException: {0}")]
     Internal(String),
@@ -108,6 +116,10 @@ impl KmsError {
             UnrecognizedClient => "UnrecognizedClientException",
             RequestEntityTooLarge => "RequestEntityTooLargeException",
             RequestTimeout => "RequestTimeoutException",
+            Conflict(_) => "ConflictException",
+            ExpiredImportToken(_) => "ExpiredImportTokenException",
+            InvalidImportToken(_) => "InvalidImportTokenException",
+            IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
             Internal(_) => "KMSInternalException",
         }
     }
@@ -147,6 +159,10 @@ impl KmsError {
             | MissingAuthenticationToken(m)
             | IncompleteSignature(m)
             | InvalidSignature(m)
+            | Conflict(m)
+            | ExpiredImportToken(m)
+            | InvalidImportToken(m)
+            | IncorrectKeyMaterial(m)
             | Internal(m) => Some(m.clone()),
         }
     }

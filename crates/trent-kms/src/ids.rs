@@ -20,6 +20,8 @@ pub struct Caller {
     pub source_ip: Option<IpAddr>,
     /// Whether the request came over TLS (aws:SecureTransport).
     pub secure_transport: bool,
+    /// The request's id (x-amzn-RequestId), when it came over HTTP.
+    pub request_id: Option<String>,
 }
 
 impl Caller {
@@ -32,6 +34,7 @@ impl Caller {
             identity: Arc::from(Vec::new()),
             source_ip: None,
             secure_transport: false,
+            request_id: None,
         }
     }
 
@@ -116,6 +119,12 @@ pub fn new_key_id() -> Result<String, KmsError> {
         .into_uuid()
         .hyphenated()
         .to_string())
+}
+
+/// A new multi-Region key id: `mrk-` and 32 random hex digits.
+pub fn new_multi_region_key_id() -> Result<String, KmsError> {
+    let bytes: [u8; 16] = primitives::random_array()?;
+    Ok(format!("mrk-{}", hex::encode(bytes)))
 }
 
 fn invalid_key_id(s: &str) -> KmsError {

@@ -14,10 +14,12 @@ pub mod identity;
 pub mod ids;
 pub mod keypool;
 pub mod keyspec;
+pub mod lifecycle;
 pub mod model;
 mod ops;
 pub mod policy;
 pub mod service;
+pub mod usage;
 pub mod validate;
 
 pub use error::KmsError;

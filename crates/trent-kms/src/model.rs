@@ -33,6 +33,71 @@ impl KeyState {
     }
 }
 
+/// How a material became current (ListKeyRotations' RotationType).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RotationType {
+    #[serde(rename = "AUTOMATIC")]
+    Automatic,
+    #[serde(rename = "ON_DEMAND")]
+    OnDemand,
+}
+
+impl RotationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationType::Automatic => "AUTOMATIC",
+            RotationType::OnDemand => "ON_DEMAND",
+        }
+    }
+}
+
+/// What an imported material carries besides its bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportInfo {
+    /// False once the material was deleted or expired (PENDING_IMPORT): its id stays, so the
+    /// same material can be imported again.
+    pub imported: bool,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    pub expiration_model: String,
+    #[serde(default)]
+    pub valid_to: Option<f64>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// One key material of a key, as the record knows it (never the material itself).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaterialInfo {
+    /// 64 lowercase hex characters.
+    pub id: String,
+    /// When it was made or first imported (epoch seconds).
+    pub created: f64,
+    /// How and when it became current; none for a key's first material.
+    #[serde(default)]
+    pub rotation: Option<(RotationType, f64)>,
+    /// Imported material (keys of origin EXTERNAL).
+    #[serde(default)]
+    pub import: Option<ImportInfo>,
+    /// Imported as NEW_KEY_MATERIAL and not yet made current by RotateKeyOnDemand.
+    #[serde(default)]
+    pub pending_rotation: bool,
+}
+
+impl MaterialInfo {
+    /// Whether its bytes are present (not deleted or expired).
+    pub fn present(&self) -> bool {
+        self.import.as_ref().is_none_or(|i| i.imported)
+    }
+}
+
+/// Automatic rotation, when enabled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RotationSchedule {
+    pub period_days: i64,
+    /// When the next automatic rotation is due (epoch seconds).
+    pub next: f64,
+}
+
 /// The stored document of a key. Versioned by the store, never holds plaintext material.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {
@@ -59,9 +124,30 @@ pub struct KeyRecord {
     pub current_material: Option<String>,
     #[serde(default)]
     pub multi_region: bool,
+    /// Every material of the key, oldest first (current or not, present or not).
+    #[serde(default)]
+    pub materials: Vec<MaterialInfo>,
+    #[serde(default)]
+    pub rotation: Option<RotationSchedule>,
+    /// When an on-demand rotation was asked for and not yet done.
+    #[serde(default)]
+    pub on_demand_rotation_start: Option<f64>,
+    /// On-demand rotations done so far (AWS allows a limited number per key).
+    #[serde(default)]
+    pub on_demand_rotations: u32,
+    /// Multi-Region keys: the region of the primary key of the set.
+    #[serde(default)]
+    pub primary_region: Option<String>,
 }
 
 impl KeyRecord {
+    pub fn scope(&self) -> trent_store::Scope {
+        trent_store::Scope {
+            account: self.account.clone(),
+            region: self.region.clone(),
+        }
+    }
+
     pub fn arn(&self) -> String {
         ids::key_arn(&self.region, &self.account, &self.key_id)
     }
@@ -74,6 +160,38 @@ impl KeyRecord {
     /// A symmetric encryption key (SYMMETRIC_DEFAULT); HMAC keys, symmetric too, are not.
     pub fn is_symmetric_encryption(&self) -> bool {
         self.key_spec == "SYMMETRIC_DEFAULT"
+    }
+
+    /// The material new ciphertexts use, as the record knows it.
+    pub fn current_info(&self) -> Option<&MaterialInfo> {
+        let id = self.current_material.as_deref()?;
+        self.materials.iter().find(|m| m.id == id)
+    }
+
+    /// A record written before materials were listed knows only its current material.
+    pub fn fill_in_materials(&mut self) {
+        if self.materials.is_empty()
+            && let Some(id) = &self.current_material
+        {
+            self.materials.push(MaterialInfo {
+                id: id.clone(),
+                created: self.creation_date,
+                rotation: None,
+                import: None,
+                pending_rotation: false,
+            });
+        }
+    }
+
+    /// A multi-Region key that is not the primary of its set.
+    pub fn is_replica(&self) -> bool {
+        self.primary_region
+            .as_deref()
+            .is_some_and(|p| p != self.region)
+    }
+
+    pub fn is_aws_managed(&self) -> bool {
+        self.key_manager == "AWS"
     }
 
     pub fn metadata(&self) -> KeyMetadata {
@@ -104,6 +222,18 @@ impl KeyRecord {
                 .current_material
                 .clone()
                 .filter(|_| self.is_symmetric_encryption()),
+            expiration_model: (self.origin == "EXTERNAL")
+                .then(|| {
+                    self.current_info()
+                        .and_then(|m| m.import.as_ref())
+                        .map(|i| i.expiration_model.clone())
+                })
+                .flatten(),
+            valid_to: self
+                .current_info()
+                .and_then(|m| m.import.as_ref())
+                .and_then(|i| i.valid_to),
+            multi_region_configuration: None,
         }
     }
 }

@@ -11,8 +11,9 @@ use crate::grant::{Grant, GrantTokens};
 use crate::ids::{self, Caller, KeyRef};
 use crate::keypool::KeyPairPool;
 use crate::keyspec::{self, KeyKind};
-use crate::model::{KeyRecord, KeyState};
+use crate::model::{KeyRecord, KeyState, MaterialInfo};
 use crate::policy::{self, Policy};
+use crate::usage::{LastUse, UsageCell};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -46,7 +47,7 @@ impl Material {
 }
 
 /// The materials of a key, by id.
-pub type Materials = Arc<HashMap<MaterialId, Material>>;
+pub type Materials = Arc<HashMap<MaterialId, Arc<Material>>>;
 
 /// A key as the hot path sees it: its record and its unwrapped materials, ready to use.
 #[derive(Debug)]
@@ -57,12 +58,14 @@ pub struct CachedKey {
     pub materials: Materials,
     /// The key policy, parsed.
     pub policy: Arc<Policy>,
+    /// The key's last cryptographic use, carried from version to version of the key.
+    pub usage: Arc<UsageCell>,
 }
 
 impl CachedKey {
     fn current(&self) -> Option<&Material> {
         let id = MaterialId::from_hex(self.record.current_material.as_deref()?)?;
-        self.materials.get(&id)
+        self.materials.get(&id).map(|m| &**m)
     }
 
     /// The symmetric material new ciphertexts use.
@@ -75,7 +78,7 @@ impl CachedKey {
 
     /// The symmetric material a ciphertext names.
     pub fn symmetric_material(&self, id: &MaterialId) -> Option<&SymmetricKey> {
-        match self.materials.get(id)? {
+        match &**self.materials.get(id)? {
             Material::Symmetric(k) => Some(k),
             _ => None,
         }
@@ -158,7 +161,12 @@ impl View {
         self.scopes.get(region).into_iter().flat_map(|a| a.values())
     }
 
-    fn all_keys(&self) -> impl Iterator<Item = &Arc<CachedKey>> {
+    /// Every region with resources.
+    pub(crate) fn regions(&self) -> impl Iterator<Item = &str> {
+        self.scopes.keys().map(String::as_str)
+    }
+
+    pub(crate) fn all_keys(&self) -> impl Iterator<Item = &Arc<CachedKey>> {
         self.scopes
             .values()
             .flat_map(|accounts| accounts.values())
@@ -171,8 +179,14 @@ pub struct Kms {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) root: Arc<dyn RootKey>,
     pub(crate) view: RwLock<View>,
-    writer: tokio::sync::Mutex<()>,
+    pub(crate) writer: tokio::sync::Mutex<()>,
     pub clock: Clock,
+    /// This node's name as a holder of the scheduler lease.
+    pub(crate) node_id: String,
+    /// How long the scheduler lease lasts unless renewed.
+    pub(crate) lease_ttl: std::time::Duration,
+    /// Wakes the scheduled work early (a replica to finish, a rotation asked for).
+    pub wake: tokio::sync::Notify,
     pub(crate) keypool: KeyPairPool,
     pub(crate) grant_tokens: GrantTokens,
 }
@@ -275,6 +289,15 @@ impl Kms {
             view: RwLock::new(View::default()),
             writer: tokio::sync::Mutex::new(()),
             clock: Clock::new(),
+            node_id: format!(
+                "node-{}",
+                hex::encode(
+                    trent_crypto::primitives::random_array::<8>()
+                        .map_err(|e| OpenError(e.to_string()))?
+                )
+            ),
+            lease_ttl: std::time::Duration::from_secs(60),
+            wake: tokio::sync::Notify::new(),
             keypool: KeyPairPool::new(crate::keypool::DEFAULT_CAPACITY),
             grant_tokens,
         };
@@ -286,6 +309,17 @@ impl Kms {
     pub fn with_key_pool(mut self, capacity: usize) -> Self {
         self.keypool = KeyPairPool::new(capacity);
         self
+    }
+
+    /// Hold the scheduler lease for `ttl` at a time (it is renewed on every run).
+    pub fn with_lease_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// This node's name as a holder of the scheduler lease.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     /// Rebuild the whole view from the store.
@@ -302,10 +336,31 @@ impl Kms {
                 .or_default()
                 .push(m);
         }
+        let mut usage: HashMap<(Scope, String), LastUse> = snapshot
+            .usage
+            .into_iter()
+            .filter_map(|u| Some(((u.scope, u.key_id), serde_json::from_str(&u.doc).ok()?)))
+            .collect();
+        // A reload keeps uses this node saw but has not flushed yet.
+        let unflushed: HashMap<(Scope, String), Arc<UsageCell>> = self
+            .view
+            .read()
+            .all_keys()
+            .map(|k| ((k.record.scope(), k.record.key_id.clone()), k.usage.clone()))
+            .collect();
         let mut view = View::default();
         for row in snapshot.keys {
-            let record: KeyRecord = serde_json::from_str(&row.doc)
+            let mut record: KeyRecord = serde_json::from_str(&row.doc)
                 .map_err(|e| OpenError(format!("key {} is unreadable: {e}", row.key_id)))?;
+            record.fill_in_materials();
+            let cell = unflushed
+                .get(&(row.scope.clone(), row.key_id.clone()))
+                .cloned()
+                .unwrap_or_else(|| {
+                    Arc::new(UsageCell::from_stored(
+                        usage.remove(&(row.scope.clone(), row.key_id.clone())),
+                    ))
+                });
             let rows = materials
                 .remove(&(row.scope.clone(), row.key_id.clone()))
                 .unwrap_or_default();
@@ -324,7 +379,7 @@ impl Kms {
                     })?;
                 let key = Material::load(&record.key_spec, id, &KeyMaterial::from_bytes(plain))
                     .map_err(|e| OpenError(format!("key {arn}: {e}")))?;
-                unwrapped.insert(id, key);
+                unwrapped.insert(id, Arc::new(key));
             }
             view.scope_mut(&row.scope).keys.insert(
                 row.key_id.clone(),
@@ -334,6 +389,7 @@ impl Kms {
                     version: row.version,
                     arn,
                     materials: Arc::new(unwrapped),
+                    usage: cell,
                 }),
             );
         }
@@ -604,9 +660,7 @@ impl Kms {
     }
 
     /// Write `record` over `current` (or as a new key when `current` is `None`), together with
-    /// `tx`'s other writes, then cache it with `materials`. The writer lock is held. If the store
-    /// holds another version than the view (a write this node did not make), the view is reloaded
-    /// and the request fails as retryable.
+    /// `tx`'s other writes, then cache it with `materials`. The writer lock is held.
     async fn commit_key(
         &self,
         current: Option<&CachedKey>,
@@ -614,49 +668,104 @@ impl Kms {
         materials: Materials,
         tx: Transaction,
     ) -> Result<Arc<CachedKey>, KmsError> {
-        let scope = Scope {
-            account: record.account.clone(),
-            region: record.region.clone(),
+        let change = KeyChange {
+            current: current.map(|c| {
+                (
+                    c.version,
+                    c.record.policy.as_str(),
+                    c.policy.clone(),
+                    c.usage.clone(),
+                )
+            }),
+            record,
+            materials,
         };
-        let expected_version = current.map(|c| c.version);
-        let version = expected_version.unwrap_or(0) + 1;
-        let doc = serde_json::to_string(&record).map_err(|e| KmsError::Internal(e.to_string()))?;
-        let tx = tx.push(Write::PutKey {
-            row: KeyRow {
-                scope: scope.clone(),
-                key_id: record.key_id.clone(),
-                version,
-                doc,
-            },
-            expected_version,
-        });
+        let mut done = self.commit_keys(vec![change], tx).await?;
+        Ok(done.remove(0))
+    }
+
+    /// Write several keys at once (a multi-Region key and its replicas), each with an optimistic
+    /// version check, together with `tx`'s other writes; then cache them. The writer lock is
+    /// held. If the store holds another version than the view (a write this node did not make),
+    /// the view is reloaded and the request fails as retryable.
+    pub(crate) async fn commit_keys(
+        &self,
+        changes: Vec<KeyChange<'_>>,
+        mut tx: Transaction,
+    ) -> Result<Vec<Arc<CachedKey>>, KmsError> {
+        let mut versions = Vec::with_capacity(changes.len());
+        for c in &changes {
+            let expected_version = c.current.as_ref().map(|x| x.0);
+            let version = expected_version.unwrap_or(0) + 1;
+            let doc =
+                serde_json::to_string(&c.record).map_err(|e| KmsError::Internal(e.to_string()))?;
+            tx.writes.push(Write::PutKey {
+                row: KeyRow {
+                    scope: c.record.scope(),
+                    key_id: c.record.key_id.clone(),
+                    version,
+                    doc,
+                },
+                expected_version,
+            });
+            versions.push(version);
+        }
         if let Err(e) = self.store.apply(tx).await {
             if matches!(e, trent_store::StoreError::Conflict(_)) {
-                tracing::warn!(key = %record.arn(), "stored version differs from the cached one: reloading");
+                tracing::warn!("stored version differs from the cached one: reloading");
                 if let Err(reload) = self.reload().await {
                     tracing::error!(error = %reload, "reload failed");
                 }
             }
             return Err(e.into());
         }
-        let arn = record.arn();
-        let policy = match current {
-            Some(c) if c.record.policy == record.policy => c.policy.clone(),
-            _ => stored_policy(&arn, &record.policy),
-        };
-        let updated = Arc::new(CachedKey {
-            arn,
-            version,
-            materials,
-            policy,
-            record,
-        });
-        self.view
-            .write()
-            .scope_mut(&scope)
-            .keys
-            .insert(updated.record.key_id.clone(), updated.clone());
-        Ok(updated)
+        let mut done = Vec::with_capacity(changes.len());
+        let mut view = self.view.write();
+        for (c, version) in changes.into_iter().zip(versions) {
+            let arn = c.record.arn();
+            let (policy, usage) = match c.current {
+                Some((_, text, parsed, usage)) if text == c.record.policy => (parsed, usage),
+                Some((_, _, _, usage)) => (stored_policy(&arn, &c.record.policy), usage),
+                None => (
+                    stored_policy(&arn, &c.record.policy),
+                    Arc::new(UsageCell::default()),
+                ),
+            };
+            let scope = c.record.scope();
+            let updated = Arc::new(CachedKey {
+                arn,
+                version,
+                materials: c.materials,
+                policy,
+                usage,
+                record: c.record,
+            });
+            view.scope_mut(&scope)
+                .keys
+                .insert(updated.record.key_id.clone(), updated.clone());
+            done.push(updated);
+        }
+        Ok(done)
+    }
+
+    /// The store row of `material` of `record`, wrapped under the root key.
+    pub(crate) fn wrap_material(
+        &self,
+        record: &KeyRecord,
+        material_id: &str,
+        material: &KeyMaterial,
+        created_at: f64,
+    ) -> Result<MaterialRow, KmsError> {
+        let wrapped = self
+            .root
+            .wrap(&material_aad(&record.arn(), material_id), material.expose())?;
+        Ok(MaterialRow {
+            scope: record.scope(),
+            key_id: record.key_id.clone(),
+            material_id: material_id.to_string(),
+            wrapped,
+            created_at: created_at as i64,
+        })
     }
 
     /// Store a new key with `material` (wrapped under the root key), and cache it.
@@ -667,26 +776,71 @@ impl Kms {
     ) -> Result<Arc<CachedKey>, KmsError> {
         let material_id = MaterialId::generate()?;
         let id_hex = material_id.to_hex();
-        let wrapped = self
-            .root
-            .wrap(&material_aad(&record.arn(), &id_hex), material.expose())?;
         record.current_material = Some(id_hex.clone());
-        let tx = Transaction::new().push(Write::PutMaterial(MaterialRow {
-            scope: Scope {
-                account: record.account.clone(),
-                region: record.region.clone(),
-            },
-            key_id: record.key_id.clone(),
-            material_id: id_hex,
-            wrapped,
-            created_at: record.creation_date as i64,
-        }));
+        record.materials.push(MaterialInfo {
+            id: id_hex.clone(),
+            created: record.creation_date,
+            rotation: None,
+            import: None,
+            pending_rotation: false,
+        });
+        let row = self.wrap_material(&record, &id_hex, &material, record.creation_date)?;
+        let tx = Transaction::new().push(Write::PutMaterial(row));
         let materials = Arc::new(HashMap::from([(
             material_id,
-            Material::load(&record.key_spec, material_id, &material)?,
+            Arc::new(Material::load(&record.key_spec, material_id, &material)?),
         )]));
         let _guard = self.writer.lock().await;
         self.commit_key(None, record, materials, tx).await
+    }
+
+    /// Store a new key that has no material yet (origin EXTERNAL), and cache it.
+    pub(crate) async fn insert_key_without_material(
+        &self,
+        record: KeyRecord,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        let _guard = self.writer.lock().await;
+        self.commit_key(None, record, Arc::new(HashMap::new()), Transaction::new())
+            .await
+    }
+
+    /// KeyMetadata as DescribeKey shows it: the record's, and a multi-Region key's place in its
+    /// set.
+    pub fn key_metadata(&self, key: &CachedKey) -> crate::api::KeyMetadata {
+        let mut m = key.record.metadata();
+        if key.record.multi_region {
+            let mut all = self.related_keys(&key.record);
+            all.push(Arc::new(CachedKey {
+                record: key.record.clone(),
+                version: key.version,
+                arn: key.arn.clone(),
+                materials: key.materials.clone(),
+                policy: key.policy.clone(),
+                usage: key.usage.clone(),
+            }));
+            let entry = |k: &CachedKey| crate::api::MultiRegionKey {
+                arn: k.arn.clone(),
+                region: k.record.region.clone(),
+            };
+            let primary = all.iter().find(|k| !k.record.is_replica());
+            let mut replicas: Vec<_> = all
+                .iter()
+                .filter(|k| k.record.is_replica())
+                .map(|k| entry(k))
+                .collect();
+            replicas.sort_by(|a, b| a.region.cmp(&b.region));
+            m.multi_region_configuration = primary.map(|p| crate::api::MultiRegionConfiguration {
+                multi_region_key_type: if key.record.is_replica() {
+                    "REPLICA"
+                } else {
+                    "PRIMARY"
+                }
+                .into(),
+                primary_key: entry(p),
+                replica_keys: replicas,
+            });
+        }
+        m
     }
 
     /// Apply alias writes under the writer lock, after `check` approves them against the view.
@@ -815,33 +969,17 @@ impl Kms {
     /// honoured as soon as it is back. Returns the ARNs destroyed.
     pub async fn destroy_due_keys(&self) -> Result<Vec<String>, KmsError> {
         let now = self.clock.now();
-        let due: Vec<Arc<CachedKey>> = self
-            .view
-            .read()
-            .all_keys()
-            .filter(|k| {
-                k.record.state == KeyState::PendingDeletion
-                    && k.record.deletion_date.is_some_and(|d| d <= now)
-            })
-            .cloned()
-            .collect();
+        let due = self.keys_where(|r| {
+            r.state == KeyState::PendingDeletion && r.deletion_date.is_some_and(|d| d <= now)
+        });
         let mut destroyed = Vec::new();
         for key in due {
             let _guard = self.writer.lock().await;
-            let scope = Scope {
-                account: key.record.account.clone(),
-                region: key.record.region.clone(),
-            };
             // Re-check under the lock: the deletion may have been cancelled meanwhile.
-            let still_due = self
-                .view
-                .read()
-                .scope(&scope.account, &scope.region)
-                .and_then(|s| s.keys.get(&key.record.key_id))
-                .is_some_and(|k| k.version == key.version);
-            if !still_due {
+            if !self.still_current(&key) {
                 continue;
             }
+            let scope = key.record.scope();
             let deleted = self
                 .store
                 .apply(Transaction::new().push(Write::DeleteKey {
@@ -888,6 +1026,30 @@ struct OnKey<'a> {
     grants: &'a [Arc<Grant>],
     request_alias: Option<&'a str>,
     aliases: &'a dyn Fn() -> Vec<String>,
+}
+
+/// One key written by [`Kms::commit_keys`]: the cached version it replaces (its version, policy
+/// text, parsed policy and usage), or none for a new key.
+pub(crate) struct KeyChange<'a> {
+    pub current: Option<(i64, &'a str, Arc<Policy>, Arc<UsageCell>)>,
+    pub record: KeyRecord,
+    pub materials: Materials,
+}
+
+impl<'a> KeyChange<'a> {
+    /// A change of `current` to `record`, keeping its materials unless given others.
+    pub fn of(current: &'a CachedKey, record: KeyRecord, materials: Option<Materials>) -> Self {
+        KeyChange {
+            current: Some((
+                current.version,
+                current.record.policy.as_str(),
+                current.policy.clone(),
+                current.usage.clone(),
+            )),
+            record,
+            materials: materials.unwrap_or_else(|| current.materials.clone()),
+        }
+    }
 }
 
 /// A grant change, for [`Kms::write_grants`].
@@ -1011,6 +1173,11 @@ mod tests {
             tags: vec![],
             current_material: None,
             multi_region: false,
+            materials: Vec::new(),
+            rotation: None,
+            on_demand_rotation_start: None,
+            on_demand_rotations: 0,
+            primary_region: None,
         }
     }
 

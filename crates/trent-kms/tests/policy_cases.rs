@@ -2291,6 +2291,11 @@ fn with_context<R>(case: &Case, f: impl FnOnce(&dyn RequestContext) -> R) -> R {
                     .collect(),
                 current_material: None,
                 multi_region: false,
+                materials: Vec::new(),
+                rotation: None,
+                on_demand_rotation_start: None,
+                on_demand_rotations: 0,
+                primary_region: None,
             };
             let tags: Vec<Tag> = r
                 .request_tags

@@ -158,6 +158,11 @@ pub async fn dispatch(
         "ListRetirableGrants" => list_retirable_grants, json;
         "RetireGrant" => retire_grant, empty;
         "RevokeGrant" => revoke_grant, empty;
+        "EnableKeyRotation" => enable_key_rotation, empty;
+        "DisableKeyRotation" => disable_key_rotation, empty;
+        "GetKeyRotationStatus" => get_key_rotation_status, json;
+        "RotateKeyOnDemand" => rotate_key_on_demand, json;
+        "ListKeyRotations" => list_key_rotations, json;
     }
 }
 

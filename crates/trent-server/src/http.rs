@@ -210,6 +210,8 @@ async fn accept(app: &App, req: Request<Incoming>, peer: Peer) -> Result<Accepte
                         KmsError::Validation("Give {\"Seconds\": N} with N >= 0.".into())
                     })?;
                 app.kms.clock.advance(seconds);
+                // What fell due in the skipped time is done before the answer.
+                app.kms.run_scheduled().await?;
                 let now = app.kms.clock.now();
                 return Ok(Accepted::Done(
                     serde_json::json!({ "Now": now }).to_string().into_bytes(),
@@ -259,7 +261,12 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: Peer) -> Respon
         Ok(Accepted::Done(body)) => Ok(body),
         // The operation runs as a task of its own: if the client goes away, its store write and
         // the in-memory view stay together instead of being cut apart by a dropped future.
-        Ok(Accepted::Operation { op, caller, body }) => {
+        Ok(Accepted::Operation {
+            op,
+            mut caller,
+            body,
+        }) => {
+            caller.request_id = Some(request_id.clone());
             let app = app.clone();
             tokio::spawn(async move { dispatch::dispatch(&app.kms, &caller, op, &body).await })
                 .await

@@ -154,24 +154,19 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         }
     }
 
-    // Keys whose window ended while the server was down go now, before serving.
-    match kms.destroy_due_keys().await {
-        Ok(gone) if !gone.is_empty() => tracing::info!(
-            count = gone.len(),
-            "destroyed keys whose deletion window ended"
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "deletion check failed"),
-    }
-    let sweeper = {
+    // Work that fell due while the server was down (deletion windows, rotations, expiry) is
+    // done now, before serving.
+    run_scheduled(&kms).await;
+    let scheduler = {
         let kms = kms.clone();
         let every = Duration::from_secs(settings.deletion_check_secs);
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
-                if let Err(e) = kms.destroy_due_keys().await {
-                    tracing::error!(error = %e, "deletion check failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = kms.wake.notified() => {}
                 }
+                run_scheduled(&kms).await;
             }
         })
     };
@@ -195,17 +190,32 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         }),
         max_connections: settings.max_connections,
     };
-    let app = Arc::new(App::new(kms, principals, options));
+    let app = Arc::new(App::new(kms.clone(), principals, options));
     println!("trent listening on {endpoint}");
     let _ = std::io::stdout().flush();
     tracing::info!(%endpoint, dev = settings.dev, in_memory = settings.store.in_memory, "serving");
     trent_server::serve(listener, app, tls, shutdown_signal()).await;
-    sweeper.abort();
+    scheduler.abort();
+    kms.release_scheduler().await;
     if let Some(r) = refresher {
         r.abort();
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One run of the scheduled work, logged.
+async fn run_scheduled(kms: &Kms) {
+    match kms.run_scheduled().await {
+        Ok(r) => tracing::debug!(
+            leader = r.leader,
+            destroyed = r.destroyed.len(),
+            rotated = r.rotated.len(),
+            expired = r.expired.len(),
+            "scheduled work done"
+        ),
+        Err(e) => tracing::error!(error = %e, "scheduled work failed"),
+    }
 }
 
 async fn shutdown_signal() {

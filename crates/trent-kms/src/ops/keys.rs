@@ -69,7 +69,13 @@ impl Kms {
             )));
         }
         let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
-        let key_id = ids::new_key_id()?;
+        let multi_region = req.multi_region == Some(true);
+        let external = origin == "EXTERNAL";
+        let key_id = if multi_region {
+            ids::new_multi_region_key_id()?
+        } else {
+            ids::new_key_id()?
+        };
         let request_tags = req.tags.as_deref().filter(|t| !t.is_empty());
         let facts = Facts {
             key_spec: Some(&spec),
@@ -92,15 +98,15 @@ impl Kms {
         if let Some(id) = req.custom_key_store_id {
             return Err(custom_key_store_not_found(&id));
         }
-        if origin != "AWS_KMS" {
+        if origin != "AWS_KMS" && origin != "EXTERNAL" {
             return Err(KmsError::UnsupportedOperation(format!(
-                "Origin {origin} is not supported by this server yet."
+                "Origin {origin} needs a custom key store, which trent does not offer."
             )));
         }
-        if req.multi_region == Some(true) {
-            return Err(KmsError::UnsupportedOperation(
-                "Multi-Region keys are not supported by this server yet.".into(),
-            ));
+        if origin == "EXTERNAL" && spec.starts_with("ML_") {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "KeySpec {spec} is not supported with Origin EXTERNAL."
+            )));
         }
         let given_policy = req.policy.as_deref().map(policy::parse).transpose()?;
         let tags = super::tags::merge_tags(&[], req.tags.as_deref().unwrap_or_default())?;
@@ -115,7 +121,11 @@ impl Kms {
             key_spec: spec,
             origin,
             key_manager: "CUSTOMER".into(),
-            state: KeyState::Enabled,
+            state: if external {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
             deletion_date: None,
             pending_window_days: None,
             policy: req
@@ -123,12 +133,24 @@ impl Kms {
                 .unwrap_or_else(|| policy::default_policy(&caller.account)),
             tags,
             current_material: None,
-            multi_region: false,
+            multi_region,
+            materials: Vec::new(),
+            rotation: None,
+            on_demand_rotation_start: None,
+            on_demand_rotations: 0,
+            primary_region: multi_region.then(|| caller.region.clone()),
         };
         if let Some(given) = &given_policy
             && req.bypass_policy_lockout_safety_check != Some(true)
         {
             self.check_lockout(caller, given, &record)?;
+        }
+        if record.origin == "EXTERNAL" {
+            // No material until ImportKeyMaterial brings it.
+            let key = self.insert_key_without_material(record).await?;
+            return Ok(CreateKeyResponse {
+                key_metadata: Some(self.key_metadata(&key)),
+            });
         }
         let material = match keyspec::kind(&record.key_spec) {
             Some(KeyKind::Asymmetric(a)) => KeyMaterial::from_bytes(self.keypool.take(a).await?),
@@ -137,7 +159,7 @@ impl Kms {
         };
         let key = self.insert_key_with(record, material).await?;
         Ok(CreateKeyResponse {
-            key_metadata: Some(key.record.metadata()),
+            key_metadata: Some(self.key_metadata(&key)),
         })
     }
 
@@ -157,7 +179,7 @@ impl Kms {
             &Access::new("DescribeKey"),
         )?;
         Ok(DescribeKeyResponse {
-            key_metadata: Some(key.record.metadata()),
+            key_metadata: Some(self.key_metadata(&key)),
         })
     }
 

@@ -6,6 +6,7 @@ mod crypto;
 mod grants;
 mod keys;
 mod policies;
+mod rotation;
 mod tags;
 
 pub(crate) use crate::access::Facts;
