@@ -163,6 +163,9 @@ pub async fn dispatch(
         "GetKeyRotationStatus" => get_key_rotation_status, json;
         "RotateKeyOnDemand" => rotate_key_on_demand, json;
         "ListKeyRotations" => list_key_rotations, json;
+        "GetParametersForImport" => get_parameters_for_import, json;
+        "ImportKeyMaterial" => import_key_material, json;
+        "DeleteImportedKeyMaterial" => delete_imported_key_material, json;
     }
 }
 

@@ -5,6 +5,7 @@ mod asymmetric;
 mod crypto;
 mod grants;
 mod keys;
+mod import;
 mod policies;
 mod rotation;
 mod tags;
