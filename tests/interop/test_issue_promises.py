@@ -20,13 +20,8 @@ from kmsutil import (
 DAY = 86_400
 
 NOT_BUILT_YET = [
-    "ConnectCustomKeyStore", "CreateCustomKeyStore",
-    "DeleteCustomKeyStore", "DeleteImportedKeyMaterial",
-    "DescribeCustomKeyStores", "DisableKeyRotation", "DisconnectCustomKeyStore",
-    "EnableKeyRotation", "GetKeyLastUsage", "GetKeyRotationStatus", "GetParametersForImport",
-    "ImportKeyMaterial", "ListKeyRotations",
-    "ReplicateKey", "RotateKeyOnDemand",
-    "UpdateCustomKeyStore", "UpdatePrimaryRegion",
+    "ConnectCustomKeyStore", "CreateCustomKeyStore", "DeleteCustomKeyStore",
+    "DescribeCustomKeyStores", "DisconnectCustomKeyStore", "UpdateCustomKeyStore",
 ]
 
 

@@ -138,12 +138,8 @@ def test_sm2_is_refused_and_creates_nothing(kms):
 
 
 def test_create_key_with_external_origin_is_pending_import(kms):
-    # Origin=EXTERNAL makes a key without material (PendingImport). If trent does not support
-    # import yet it must say so with UnsupportedOperationException.
-    try:
-        md = kms.create_key(Origin="EXTERNAL", Description="byok")["KeyMetadata"]
-    except kms.exceptions.UnsupportedOperationException:
-        pytest.skip("Origin=EXTERNAL not supported by this trent yet")
+    # Origin=EXTERNAL makes a key without material (PendingImport) until ImportKeyMaterial.
+    md = kms.create_key(Origin="EXTERNAL", Description="byok")["KeyMetadata"]
     assert md["Origin"] == "EXTERNAL"
     assert md["KeyState"] == "PendingImport"
     assert md["Enabled"] is False

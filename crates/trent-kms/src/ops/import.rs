@@ -416,11 +416,11 @@ impl Kms {
         }
         let mut tx = Transaction::new();
         let mut materials: HashMap<MaterialId, Arc<Material>> = (*key.materials).clone();
-        if !materials.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = materials.entry(id) {
             tx.writes.push(Write::PutMaterial(
                 self.wrap_material(&record, &id_hex, &material, now)?,
             ));
-            materials.insert(id, Arc::new(loaded));
+            slot.insert(Arc::new(loaded));
         }
         self.commit_keys(
             vec![KeyChange::of(&key, record, Some(Arc::new(materials)))],
