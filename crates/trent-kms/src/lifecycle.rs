@@ -58,6 +58,9 @@ impl Kms {
             usage_flushed: self.flush_usage().await?,
             ..ScheduleReport::default()
         };
+        // Another node sharing the store may have changed keys: catch up first, so that work
+        // asked for there (or due on keys made there) is seen here.
+        self.catch_up_with_store().await?;
         let leader = self
             .store
             .try_lease(
@@ -77,6 +80,42 @@ impl Kms {
         report.deletion_windows_started = self.start_primary_deletion_windows().await;
         report.destroyed = self.destroy_due_keys().await?;
         Ok(report)
+    }
+
+    /// Reload the view if the store holds keys, versions or aliases this node has not seen
+    /// (writes made by another node). Compares versions only: nothing is unwrapped unless a
+    /// reload is needed.
+    pub async fn catch_up_with_store(&self) -> Result<bool, KmsError> {
+        let _guard = self.writer.lock().await;
+        let snapshot = self.store.load_all().await?;
+        let stale = {
+            let view = self.view.read();
+            let mut known = 0usize;
+            let mut aliases = 0usize;
+            for s in view.all_scopes() {
+                known += s.keys.len();
+                aliases += s.aliases.len();
+            }
+            known != snapshot.keys.len()
+                || aliases != snapshot.aliases.len()
+                || snapshot.keys.iter().any(|row| {
+                    view.scope(&row.scope.account, &row.scope.region)
+                        .and_then(|s| s.keys.get(&row.key_id))
+                        .is_none_or(|k| k.version != row.version)
+                })
+                || snapshot.aliases.iter().any(|a| {
+                    view.scope(&a.scope.account, &a.scope.region)
+                        .and_then(|s| s.aliases.get(&a.alias_name))
+                        .is_none_or(|mine| mine.key_id != a.key_id)
+                })
+        };
+        if stale {
+            tracing::info!("the store holds changes made elsewhere: reloading");
+            self.reload()
+                .await
+                .map_err(|e| KmsError::Internal(e.to_string()))?;
+        }
+        Ok(stale)
     }
 
     /// Give up the scheduler lease (a node shutting down), so another node takes over at once.

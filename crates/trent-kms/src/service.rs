@@ -148,7 +148,7 @@ impl View {
         self.scopes.get(region)?.get(account)
     }
 
-    fn scope_mut(&mut self, scope: &Scope) -> &mut ScopeView {
+    pub(crate) fn scope_mut(&mut self, scope: &Scope) -> &mut ScopeView {
         self.scopes
             .entry(scope.region.clone())
             .or_default()
@@ -159,6 +159,11 @@ impl View {
     /// Every account's resources in one region.
     pub(crate) fn scopes_in(&self, region: &str) -> impl Iterator<Item = &ScopeView> {
         self.scopes.get(region).into_iter().flat_map(|a| a.values())
+    }
+
+    /// Every scope's resources.
+    pub(crate) fn all_scopes(&self) -> impl Iterator<Item = &ScopeView> {
+        self.scopes.values().flat_map(|a| a.values())
     }
 
     /// Every region with resources.
