@@ -222,17 +222,24 @@ impl KeyRecord {
                 .current_material
                 .clone()
                 .filter(|_| self.is_symmetric_encryption()),
+            // Shown only while material is imported (AWS omits it after deletion or expiry).
             expiration_model: (self.origin == "EXTERNAL")
                 .then(|| {
                     self.current_info()
                         .and_then(|m| m.import.as_ref())
+                        .filter(|i| i.imported)
                         .map(|i| i.expiration_model.clone())
                 })
                 .flatten(),
+            // The earliest expiry of any material permanently part of the key.
             valid_to: self
-                .current_info()
-                .and_then(|m| m.import.as_ref())
-                .and_then(|i| i.valid_to),
+                .materials
+                .iter()
+                .filter(|m| !m.pending_rotation)
+                .filter_map(|m| m.import.as_ref())
+                .filter(|i| i.imported)
+                .filter_map(|i| i.valid_to)
+                .reduce(f64::min),
             multi_region_configuration: None,
         }
     }
