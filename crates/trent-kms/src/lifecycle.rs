@@ -391,7 +391,7 @@ impl Kms {
     }
 
     /// Write every key's unflushed last use to the store, in one transaction.
-    pub(crate) async fn flush_usage(&self) -> Result<usize, KmsError> {
+    pub async fn flush_usage(&self) -> Result<usize, KmsError> {
         let dirty: Vec<(Arc<CachedKey>, LastUse)> = self
             .view
             .read()

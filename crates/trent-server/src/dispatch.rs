@@ -161,8 +161,11 @@ pub async fn dispatch(
         "EnableKeyRotation" => enable_key_rotation, empty;
         "DisableKeyRotation" => disable_key_rotation, empty;
         "GetKeyRotationStatus" => get_key_rotation_status, json;
+        "GetKeyLastUsage" => get_key_last_usage, json;
         "RotateKeyOnDemand" => rotate_key_on_demand, json;
         "ListKeyRotations" => list_key_rotations, json;
+        "ReplicateKey" => replicate_key, json;
+        "UpdatePrimaryRegion" => update_primary_region, empty;
         "GetParametersForImport" => get_parameters_for_import, json;
         "ImportKeyMaterial" => import_key_material, json;
         "DeleteImportedKeyMaterial" => delete_imported_key_material, json;

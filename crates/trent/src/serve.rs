@@ -196,6 +196,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     tracing::info!(%endpoint, dev = settings.dev, in_memory = settings.store.in_memory, "serving");
     trent_server::serve(listener, app, tls, shutdown_signal()).await;
     scheduler.abort();
+    // Uses seen since the last run are not lost on a clean stop.
+    if let Err(e) = kms.flush_usage().await {
+        tracing::error!(error = %e, "could not flush last-use records");
+    }
     kms.release_scheduler().await;
     if let Some(r) = refresher {
         r.abort();

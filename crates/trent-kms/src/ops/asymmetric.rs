@@ -114,6 +114,7 @@ impl Kms {
         let signature = private_key(&s.key)?
             .sign(s.scheme, s.kind, message.as_slice())
             .map_err(sign_error)?;
+        self.record_use(&s.key, "Sign", caller);
         Ok(SignResponse {
             key_id: Some(s.key.arn.clone()),
             signature: Some(Blob::new(signature)),
@@ -154,6 +155,7 @@ impl Kms {
         if !valid {
             return Err(KmsError::InvalidKmsSignature);
         }
+        self.record_use(&s.key, "Verify", caller);
         Ok(VerifyResponse {
             key_id: s.key.arn.clone(),
             signature_valid: true,
@@ -238,6 +240,7 @@ impl Kms {
         let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, "GenerateMac")?;
         dry_run(req.dry_run)?;
         let hmac = hmac_key(&key)?;
+        self.record_use(&key, "GenerateMac", caller);
         Ok(GenerateMacResponse {
             mac: Some(Blob::new(
                 hmac.sign(req.message.unwrap_or_default().as_slice()),
@@ -268,6 +271,7 @@ impl Kms {
         ) {
             return Err(KmsError::InvalidMac);
         }
+        self.record_use(&key, "VerifyMac", caller);
         Ok(VerifyMacResponse {
             key_id: key.arn.clone(),
             mac_valid: true,
@@ -321,6 +325,7 @@ impl Kms {
                 ))
             })?;
         dry_run(req.dry_run)?;
+        self.record_use(&key, "DeriveSharedSecret", caller);
         Ok(DeriveSharedSecretResponse {
             key_id: Some(key.arn.clone()),
             shared_secret: Some(Blob(secret)),
@@ -365,6 +370,7 @@ impl Kms {
         let key = self.kem_key(caller, &req.key_id, "Encapsulate")?;
         dry_run(req.dry_run)?;
         let (ciphertext, secret) = private_key(&key)?.encapsulate()?;
+        self.record_use(&key, "Encapsulate", caller);
         Ok(EncapsulateResponse {
             key_id: Some(key.arn.clone()),
             shared_secret: Some(Blob(secret)),
@@ -409,6 +415,7 @@ impl Kms {
         }
         dry_run(req.dry_run)?;
         let secret = private.decapsulate(ciphertext.as_slice())?;
+        self.record_use(&key, "Decapsulate", caller);
         Ok(DecapsulateResponse {
             key_id: Some(key.arn.clone()),
             shared_secret: Some(Blob(secret)),
@@ -457,6 +464,7 @@ impl Kms {
         let private = self.keypool.take(spec).await?;
         let public = trent_crypto::asymmetric::public_key_der(spec, &private)?;
         let (blob, material) = self.seal(&key, &context, &private)?;
+        self.record_use(&key, op, caller);
         Ok(GenerateDataKeyPairResponse {
             private_key_ciphertext_blob: Some(blob),
             private_key_plaintext: Some(Blob(private)),

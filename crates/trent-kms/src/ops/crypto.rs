@@ -280,6 +280,7 @@ impl Kms {
         )?;
         dry_run(req.dry_run)?;
         let sealed = self.encrypt_with(&key, plan, &context, plaintext.as_slice())?;
+        self.record_use(&key, "Encrypt", caller);
         Ok(EncryptResponse {
             ciphertext_blob: Some(sealed.blob),
             key_id: Some(key.arn.clone()),
@@ -312,6 +313,7 @@ impl Kms {
             "Decrypt",
         )?;
         dry_run(req.dry_run)?;
+        self.record_use(&opened.key, "Decrypt", caller);
         Ok(DecryptResponse {
             key_id: Some(opened.key.arn.clone()),
             plaintext: Some(opened.plaintext),
@@ -378,6 +380,8 @@ impl Kms {
         dry_run(req.dry_run)?;
         let sealed =
             self.encrypt_with(&destination, plan, &context, opened.plaintext.as_slice())?;
+        self.record_use(&opened.key, "ReEncrypt", caller);
+        self.record_use(&destination, "ReEncrypt", caller);
         Ok(ReEncryptResponse {
             ciphertext_blob: Some(sealed.blob),
             source_key_id: Some(opened.key.arn.clone()),
@@ -434,6 +438,7 @@ impl Kms {
         dry_run(req.dry_run)?;
         let plaintext = primitives::random_bytes(len)?;
         let (blob, material) = self.seal(&key, &context, &plaintext)?;
+        self.record_use(&key, action, caller);
         Ok(GenerateDataKeyResponse {
             ciphertext_blob: Some(blob),
             plaintext: Some(Blob(plaintext)),

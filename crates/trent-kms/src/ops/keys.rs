@@ -312,8 +312,19 @@ impl Kms {
                 ),
                 |r, arn| {
                     refuse_pending_deletion(r.state, arn)?;
-                    r.state = KeyState::PendingDeletion;
-                    r.deletion_date = Some(deletion_date);
+                    if r.state == KeyState::PendingReplicaDeletion {
+                        return Err(invalid_state(arn, r.state));
+                    }
+                    // A multi-Region primary with replicas waits for them to be deleted; its
+                    // own window starts then (scheduled work). Read under the writer lock that
+                    // write_key holds, so no replica is made meanwhile.
+                    if self.replicas_of(r).is_empty() {
+                        r.state = KeyState::PendingDeletion;
+                        r.deletion_date = Some(deletion_date);
+                    } else {
+                        r.state = KeyState::PendingReplicaDeletion;
+                        r.deletion_date = None;
+                    }
                     r.pending_window_days = Some(days);
                     Ok(())
                 },
@@ -321,8 +332,10 @@ impl Kms {
             .await?;
         Ok(ScheduleKeyDeletionResponse {
             key_id: Some(key.arn.clone()),
-            deletion_date: Some(deletion_date),
-            key_state: Some(KeyState::PendingDeletion.as_str().into()),
+            // "If the KMS key is a multi-Region primary key with replica keys, this field does
+            // not appear."
+            deletion_date: key.record.deletion_date,
+            key_state: Some(key.record.state.as_str().into()),
             pending_window_in_days: Some(days),
         })
     }
@@ -341,7 +354,12 @@ impl Kms {
                 req.key_id.as_deref().unwrap_or_default(),
                 &Access::new("CancelKeyDeletion"),
                 |r, arn| {
-                    if r.state != KeyState::PendingDeletion {
+                    // PendingReplicaDeletion can be cancelled too, to Disabled as from
+                    // PendingDeletion (AWS does not say: unconfirmed).
+                    if !matches!(
+                        r.state,
+                        KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+                    ) {
                         return Err(KmsError::InvalidState(format!(
                             "{arn} is not pending deletion."
                         )));

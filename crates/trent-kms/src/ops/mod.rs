@@ -5,10 +5,12 @@ mod asymmetric;
 mod crypto;
 mod grants;
 mod keys;
+mod multiregion;
 mod import;
 mod policies;
 mod rotation;
 mod tags;
+mod usage;
 
 pub(crate) use crate::access::Facts;
 use crate::error::KmsError;
