@@ -322,6 +322,14 @@ impl Kms {
         self
     }
 
+    /// Name this node for the scheduler lease. A name that stays the same across restarts lets a
+    /// node killed while holding the lease take it back at once instead of waiting for it to
+    /// expire.
+    pub fn with_node_id(mut self, id: String) -> Self {
+        self.node_id = id;
+        self
+    }
+
     /// This node's name as a holder of the scheduler lease.
     pub fn node_id(&self) -> &str {
         &self.node_id

@@ -106,7 +106,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         Kms::open(store.clone(), root.clone())
             .await
             .map_err(|e| e.to_string())?
-            .with_key_pool(settings.key_pool_size),
+            .with_key_pool(settings.key_pool_size)
+            .with_node_id(node_id(&settings)),
     );
     kms.clock.advance(settings.dev_clock_offset_secs);
     let principals = Arc::new(Principals::new(store, root));
@@ -206,6 +207,15 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// This server's name as a holder of the scheduler lease: its host and data directory, the same
+/// across restarts, so that a server killed while holding the lease takes it back at start.
+fn node_id(settings: &Settings) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", settings.store.data_dir.display())
 }
 
 /// One run of the scheduled work, logged.
