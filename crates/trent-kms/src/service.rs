@@ -274,7 +274,7 @@ pub(crate) fn alias_not_found(alias_arn: &str) -> KmsError {
 }
 
 /// The AAD binding a wrapped material to its key and material id.
-fn material_aad(arn: &str, material_id: &str) -> Vec<u8> {
+pub(crate) fn material_aad(arn: &str, material_id: &str) -> Vec<u8> {
     format!("trent/v1/material|{arn}|{material_id}").into_bytes()
 }
 

@@ -14,16 +14,11 @@ use crate::api::*;
 use crate::ids::{Caller, KeyRef};
 use crate::model::{KeyRecord, KeyState};
 use crate::policy;
+use crate::service::material_aad;
 use crate::service::{KeyChange, Kms};
 use crate::validate::Violations;
 use trent_crypto::KeyMaterial;
 use trent_store::{Transaction, Write};
-
-/// The AAD binding a wrapped material to its key and material id. Must match `material_aad` in
-/// service.rs exactly: the service unwraps what is written here with that one.
-fn material_aad(arn: &str, material_id: &str) -> Vec<u8> {
-    format!("trent/v1/material|{arn}|{material_id}").into_bytes()
-}
 
 /// A region name as the model's pattern `^([a-z]+-){2,3}\d+$` has it.
 fn is_region_name(s: &str) -> bool {
