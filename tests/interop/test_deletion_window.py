@@ -78,7 +78,9 @@ def test_key_whose_window_ended_while_down_is_destroyed_at_start(tmp_path):
         err = describe_error(kms, doomed)
         assert err == {"Code": "NotFoundException", "Message": not_found_key_message(doomed)}
         assert kms.describe_key(KeyId=kept)["KeyMetadata"]["KeyState"] == "Enabled"
-        assert [a["AliasName"] for a in kms.list_aliases()["Aliases"]] == []
+        names = [a["AliasName"] for a in kms.list_aliases()["Aliases"]]
+        # Only the predefined AWS managed aliases are left.
+        assert [n for n in names if not n.startswith("alias/aws/")] == []
     finally:
         server.stop()
 

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod keypool;
 pub mod keyspec;
 pub mod lifecycle;
+pub mod managed;
 pub mod model;
 mod ops;
 pub mod policy;

@@ -98,6 +98,18 @@ pub struct RotationSchedule {
     pub next: f64,
 }
 
+impl RotationSchedule {
+    /// A schedule of `period_days` whose first rotation is one period after `now`.
+    pub fn starting(now: f64, period_days: i64) -> Self {
+        RotationSchedule {
+            period_days,
+            next: crate::lifecycle::round_ms(
+                now + period_days as f64 * crate::lifecycle::SECONDS_PER_DAY,
+            ),
+        }
+    }
+}
+
 /// The stored document of a key. Versioned by the store, never holds plaintext material.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyRecord {

@@ -787,6 +787,18 @@ impl Kms {
         mut record: KeyRecord,
         material: KeyMaterial,
     ) -> Result<Arc<CachedKey>, KmsError> {
+        let (materials, tx) = self.first_material(&mut record, &material)?;
+        let _guard = self.writer.lock().await;
+        self.commit_key(None, record, materials, tx).await
+    }
+
+    /// Make `material` the first and current material of the new key `record`: the loaded
+    /// material, and the transaction that stores it wrapped.
+    pub(crate) fn first_material(
+        &self,
+        record: &mut KeyRecord,
+        material: &KeyMaterial,
+    ) -> Result<(Materials, Transaction), KmsError> {
         let material_id = MaterialId::generate()?;
         let id_hex = material_id.to_hex();
         record.current_material = Some(id_hex.clone());
@@ -797,14 +809,12 @@ impl Kms {
             import: None,
             pending_rotation: false,
         });
-        let row = self.wrap_material(&record, &id_hex, &material, record.creation_date)?;
-        let tx = Transaction::new().push(Write::PutMaterial(row));
+        let row = self.wrap_material(record, &id_hex, material, record.creation_date)?;
         let materials = Arc::new(HashMap::from([(
             material_id,
-            Arc::new(Material::load(&record.key_spec, material_id, &material)?),
+            Arc::new(Material::load(&record.key_spec, material_id, material)?),
         )]));
-        let _guard = self.writer.lock().await;
-        self.commit_key(None, record, materials, tx).await
+        Ok((materials, Transaction::new().push(Write::PutMaterial(row))))
     }
 
     /// Store a new key that has no material yet (origin EXTERNAL), and cache it.

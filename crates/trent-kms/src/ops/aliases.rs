@@ -4,6 +4,7 @@ use super::*;
 use crate::api::*;
 use crate::ids::Caller;
 use crate::keyspec::{self, KeyKind};
+use crate::managed::AWS_MANAGED_SERVICES;
 use crate::service::{Kms, alias_not_found};
 use crate::validate::Violations;
 use trent_store::{AliasRow, Write};
@@ -31,6 +32,9 @@ fn check_alias_name(v: &mut Violations, name: &Option<String>) -> Result<(), Kms
             "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
         ));
     }
+    // Reserved for AWS managed keys, whose aliases nobody may create, move or delete. AWS's
+    // words: "The alias/aws/ prefix is reserved for Amazon Web Services managed keys"; its error
+    // code is unconfirmed, NotAuthorizedException (no message) is what moto answers.
     if name.starts_with("alias/aws/") || name == "alias/aws" {
         return Err(KmsError::NotAuthorized);
     }
@@ -218,7 +222,7 @@ impl Kms {
             ),
             None => None,
         };
-        let aliases: Vec<AliasListEntry> = self
+        let mut aliases: Vec<AliasListEntry> = self
             .view
             .read()
             .scope(&caller.account, &caller.region)
@@ -236,6 +240,26 @@ impl Kms {
                     .collect()
             })
             .unwrap_or_default();
+        if filter.is_none() {
+            // AWS: "The response might also include aliases that have no TargetKeyId field.
+            // These are predefined aliases that AWS has created but has not yet associated with
+            // a KMS key." A KeyId filter leaves them out (they point to no key).
+            let predefined: Vec<AliasListEntry> = AWS_MANAGED_SERVICES
+                .iter()
+                .map(|s| format!("alias/aws/{}", s.name))
+                .filter(|name| !aliases.iter().any(|a| a.alias_name == *name))
+                .map(|name| AliasListEntry {
+                    alias_arn: caller.alias_arn(&name),
+                    alias_name: name,
+                    target_key_id: None,
+                    creation_date: None,
+                    last_updated_date: None,
+                })
+                .collect();
+            aliases.extend(predefined);
+            // Pages follow the alias name (markers hold the last one listed).
+            aliases.sort_by(|a, b| a.alias_name.cmp(&b.alias_name));
+        }
         let (aliases, next_marker) = page(
             aliases,
             |a| &a.alias_name,

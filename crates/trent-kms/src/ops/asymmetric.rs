@@ -57,7 +57,8 @@ impl Kms {
             .one_of("SigningAlgorithm", algorithm.as_deref(), SIGNING_ALGORITHMS);
         check_grant_tokens(v, grant_tokens);
         v.finish()?;
-        self.honour_grant_tokens(caller, grant_tokens).await?;
+        self.before_key_use(caller, grant_tokens, &[key_id.as_deref()])
+            .await?;
         let type_name = message_type.as_deref().unwrap_or("RAW");
         let access = Access::with(
             op,
@@ -172,7 +173,8 @@ impl Kms {
         check_key_id(&mut v, "KeyId", &req.key_id);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let key = self.resolve_any(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
@@ -236,7 +238,8 @@ impl Kms {
         check_mac_members(&mut v, &req.message, &req.key_id, &req.mac_algorithm);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, "GenerateMac")?;
         dry_run(req.dry_run)?;
         let hmac = hmac_key(&key)?;
@@ -261,7 +264,8 @@ impl Kms {
             .blob_len("Mac", req.mac.as_ref().map(Blob::as_slice), 1, 6144);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, "VerifyMac")?;
         dry_run(req.dry_run)?;
         let hmac = hmac_key(&key)?;
@@ -302,7 +306,8 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         refuse_recipient(&req.recipient)?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let key = self.resolve_any(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
@@ -366,7 +371,8 @@ impl Kms {
             );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let key = self.kem_key(caller, &req.key_id, "Encapsulate")?;
         dry_run(req.dry_run)?;
         let (ciphertext, secret) = private_key(&key)?.encapsulate()?;
@@ -406,7 +412,8 @@ impl Kms {
         );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let key = self.kem_key(caller, &req.key_id, "Decapsulate")?;
         let private = private_key(&key)?;
         let ciphertext = req.shared_secret_ciphertext_blob.unwrap_or_default();
@@ -446,7 +453,8 @@ impl Kms {
             )));
         };
         refuse_recipient(&req.recipient)?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let context = req.encryption_context.unwrap_or_default();
         let access = Access::with(
             op,

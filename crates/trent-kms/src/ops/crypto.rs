@@ -254,7 +254,8 @@ impl Kms {
             );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let context = req.encryption_context.unwrap_or_default();
         let access = Access::with(
             "Encrypt",
@@ -303,7 +304,8 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         refuse_recipient(&req.recipient)?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let opened = self.open_blob(
             caller,
             req.ciphertext_blob.unwrap_or_default().as_slice(),
@@ -343,7 +345,15 @@ impl Kms {
         );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(
+            caller,
+            &req.grant_tokens,
+            &[
+                req.source_key_id.as_deref(),
+                req.destination_key_id.as_deref(),
+            ],
+        )
+        .await?;
         let context = req.destination_encryption_context.unwrap_or_default();
         let destination = self.resolve_any(
             caller,
@@ -422,7 +432,8 @@ impl Kms {
             (None, Some(n)) => n as usize,
         };
         refuse_recipient(&req.recipient)?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let context = req.encryption_context.unwrap_or_default();
         let access = Access::with(
             action,

@@ -107,7 +107,23 @@ fn list(
 impl Kms {
     /// Read the grant tokens of a request: each must be one trent issued. A token naming a grant
     /// this node has not loaded (made on another node) loads it, so that it works at once.
-    pub(crate) async fn honour_grant_tokens(
+    /// What every operation that uses a key named by id, ARN or alias does once its members are
+    /// valid and before it resolves the key: honour the request's grant tokens, and create the
+    /// AWS managed key any of `key_ids` names by its predefined `alias/aws/<service>` alias.
+    pub(crate) async fn before_key_use(
+        &self,
+        caller: &Caller,
+        tokens: &Option<Vec<String>>,
+        key_ids: &[Option<&str>],
+    ) -> Result<(), KmsError> {
+        self.honour_grant_tokens(caller, tokens).await?;
+        for key_id in key_ids.iter().flatten() {
+            self.ensure_aws_managed(caller, key_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn honour_grant_tokens(
         &self,
         caller: &Caller,
         tokens: &Option<Vec<String>>,

@@ -172,7 +172,8 @@ impl Kms {
         check_key_id(&mut v, "KeyId", &req.key_id);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.honour_grant_tokens(caller, &req.grant_tokens).await?;
+        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
+            .await?;
         let key = self.resolve_any(
             caller,
             req.key_id.as_deref().unwrap_or_default(),

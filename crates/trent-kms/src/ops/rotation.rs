@@ -4,7 +4,7 @@
 use super::*;
 use crate::api::*;
 use crate::ids::Caller;
-use crate::lifecycle::{SECONDS_PER_DAY, round_ms};
+use crate::lifecycle::round_ms;
 use crate::model::{KeyRecord, KeyState, RotationSchedule};
 use crate::service::Kms;
 
@@ -83,10 +83,7 @@ impl Kms {
                 // Enabling (again) starts the period now; so does changing the period.
                 let unchanged = r.rotation.as_ref().is_some_and(|s| s.period_days == period);
                 if !unchanged {
-                    r.rotation = Some(RotationSchedule {
-                        period_days: period,
-                        next: round_ms(now + period as f64 * SECONDS_PER_DAY),
-                    });
+                    r.rotation = Some(RotationSchedule::starting(now, period));
                 }
                 Ok(())
             },
