@@ -29,6 +29,10 @@ def bench_env() -> dict[str, str]:
         ("GenerateMac", ["--key-spec", "HMAC_384"], "HMAC_384"),
         ("VerifyMac", ["--key-spec", "HMAC_224"], "HMAC_224"),
         ("GenerateDataKeyPair", ["--key-pair-spec", "ML_KEM_768"], "ML_KEM_768"),
+        # A ciphertext of the first material of a key then rotated three times.
+        ("Decrypt", ["--rotations", "3"], "SYMMETRIC_DEFAULT"),
+        # Through an AWS managed key's alias, made by bench's DescribeKey.
+        ("Encrypt", ["--key-id", "alias/aws/ebs"], "SYMMETRIC_DEFAULT"),
     ],
 )
 def test_bench_runs_signed_against_a_verifying_server(nondev_server, operation, flags, spec):
@@ -44,6 +48,8 @@ def test_bench_runs_signed_against_a_verifying_server(nondev_server, operation, 
     out = json.loads(r.stdout)
     assert out["operation"] == operation and out["concurrency"] == 2 and out["errors"] == 0
     assert out["key_spec"] == spec
+    assert out["rotations"] == (int(flags[1]) if flags[:1] == ["--rotations"] else 0)
+    assert out["key_id"] == (flags[1] if flags[:1] == ["--key-id"] else None)
     assert out["requests"] > 0 and out["ops_per_sec"] > 0
     assert 0 < out["p50_ms"] <= out["p99_ms"] <= out["p999_ms"]
 
@@ -57,3 +63,13 @@ def test_bench_with_wrong_credentials_fails(nondev_server, tmp_path):
     )
     assert r.returncode == 2
     assert "UnrecognizedClientException" in r.stderr
+
+
+def test_bench_refuses_more_rotations_than_a_key_allows(nondev_server):
+    r = subprocess.run(
+        [TRENT_BIN, "bench", "--endpoint", nondev_server.endpoint, "--operation", "Decrypt", "--rotations", "26",
+         "--duration", "1", "--warmup", "0", "--credentials-file", str(nondev_server.credentials_path)],
+        capture_output=True, text=True, timeout=60, env=bench_env(),
+    )
+    assert r.returncode == 2
+    assert "--rotations: a key can be rotated on demand at most 25 times" in r.stderr

@@ -58,6 +58,10 @@ pub struct BenchArgs {
     /// `realistic` (a five-statement key policy with encryption-context conditions, and a grant).
     #[arg(long, default_value = "default")]
     access: String,
+    /// Rotate the key bench creates this many times (RotateKeyOnDemand, 0..=25) after making
+    /// Decrypt's ciphertext, so that Decrypt reads the key's oldest material.
+    #[arg(long, default_value_t = 0)]
+    rotations: u32,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -195,6 +199,40 @@ async fn connect(host: &str) -> Result<SendRequest<Full<Bytes>>, String> {
         let _ = conn.await;
     });
     Ok(sender)
+}
+
+/// Rotate `key_id` on demand `times` times, each rotation finished before the next is asked for
+/// (the server refuses a second one with ConflictException while one is in progress).
+async fn rotate(
+    sender: &mut SendRequest<Full<Bytes>>,
+    signer: &Signer,
+    key_id: &str,
+    times: u32,
+) -> Result<(), String> {
+    if times > 25 {
+        return Err("--rotations: a key can be rotated on demand at most 25 times".into());
+    }
+    let key = json!({"KeyId": key_id});
+    for _ in 0..times {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Err(e) = call(sender, signer, "RotateKeyOnDemand", &key).await {
+            if !e.contains("ConflictException") || Instant::now() > deadline {
+                return Err(e);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        loop {
+            let status = call(sender, signer, "GetKeyRotationStatus", &key).await?;
+            if status.get("OnDemandRotationStartDate").is_none() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("rotation of {key_id} did not finish in 30 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    Ok(())
 }
 
 async fn call(
@@ -359,6 +397,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             ));
         }
     };
+    rotate(&mut setup, &signer, &key_id, args.rotations).await?;
     // What the figures are of: the operation and the spec that matters for it.
     let spec = if args.operation.starts_with("GenerateDataKeyPair") {
         args.key_pair_spec.clone()
@@ -417,7 +456,8 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     if args.json {
         println!(
             "{}",
-            json!({"operation": args.operation, "key_spec": spec, "access": args.access, "concurrency": args.concurrency, "seconds": args.duration,
+            json!({"operation": args.operation, "key_spec": spec, "access": args.access, "key_id": args.key_id, "rotations": args.rotations,
+                   "concurrency": args.concurrency, "seconds": args.duration,
                    "requests": total.len(), "errors": errors, "ops_per_sec": ops.round(),
                    "p50_ms": ms(0.5), "p99_ms": ms(0.99), "p999_ms": ms(0.999)})
         );
