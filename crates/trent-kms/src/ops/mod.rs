@@ -150,7 +150,27 @@ fn check_key_id(v: &mut Violations, path: &str, key_id: &Option<String>) {
         .str_len(path, key_id.as_deref(), 1, 2048);
 }
 
-/// GrantTokens: at most 10, each 1..8192. Accepted and otherwise ignored until grants exist.
+impl crate::service::Kms {
+    /// The key named (by key id or key ARN) by the KeyId member of a request that has no other
+    /// member to check, authorized for `action`.
+    fn key_of_request(
+        &self,
+        caller: &crate::ids::Caller,
+        key_id: &Option<String>,
+        action: &'static str,
+    ) -> Result<std::sync::Arc<CachedKey>, KmsError> {
+        let mut v = Violations::new();
+        check_key_id(&mut v, "KeyId", key_id);
+        v.finish()?;
+        self.resolve_key(
+            caller,
+            key_id.as_deref().unwrap_or_default(),
+            &Access::new(action),
+        )
+    }
+}
+
+/// GrantTokens: at most 10, each 1..8192.
 fn check_grant_tokens(v: &mut Violations, tokens: &Option<Vec<String>>) {
     if let Some(tokens) = tokens {
         v.list_len("GrantTokens", Some(tokens.as_slice()), 0, 10);

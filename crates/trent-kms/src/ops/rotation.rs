@@ -120,14 +120,7 @@ impl Kms {
         caller: &Caller,
         req: GetKeyRotationStatusRequest,
     ) -> Result<GetKeyRotationStatusResponse, KmsError> {
-        let mut v = Violations::new();
-        check_key_id(&mut v, "KeyId", &req.key_id);
-        v.finish()?;
-        let key = self.resolve_key(
-            caller,
-            req.key_id.as_deref().unwrap_or_default(),
-            &Access::new("GetKeyRotationStatus"),
-        )?;
+        let key = self.key_of_request(caller, &req.key_id, "GetKeyRotationStatus")?;
         let r = &key.record;
         if !r.is_symmetric_encryption() || r.origin != "AWS_KMS" {
             refuse_unrotatable(r, &key.arn, true)?;

@@ -9,7 +9,6 @@ use super::*;
 use crate::api::*;
 use crate::ids::Caller;
 use crate::service::Kms;
-use crate::validate::Violations;
 
 /// When trent began recording key use (2026-11-23T00:00:00Z, epoch seconds): no build before
 /// this one recorded any, so a key created earlier may have been used before tracking began.
@@ -34,15 +33,8 @@ impl Kms {
         caller: &Caller,
         req: GetKeyLastUsageRequest,
     ) -> Result<GetKeyLastUsageResponse, KmsError> {
-        let mut v = Violations::new();
-        check_key_id(&mut v, "KeyId", &req.key_id);
-        v.finish()?;
         // Key id or key ARN only; any key state.
-        let key = self.resolve_key(
-            caller,
-            req.key_id.as_deref().unwrap_or_default(),
-            &Access::new("GetKeyLastUsage"),
-        )?;
+        let key = self.key_of_request(caller, &req.key_id, "GetKeyLastUsage")?;
         let last = key.usage.last().map_or_else(KeyLastUsage::default, |l| {
             KeyLastUsage {
                 operation: Some(l.operation),
