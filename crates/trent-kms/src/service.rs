@@ -832,24 +832,25 @@ impl Kms {
     pub fn key_metadata(&self, key: &CachedKey) -> crate::api::KeyMetadata {
         let mut m = key.record.metadata();
         if key.record.multi_region {
-            let mut all = self.related_keys(&key.record);
-            all.push(Arc::new(CachedKey {
-                record: key.record.clone(),
-                version: key.version,
-                arn: key.arn.clone(),
-                materials: key.materials.clone(),
-                policy: key.policy.clone(),
-                usage: key.usage.clone(),
-            }));
-            let entry = |k: &CachedKey| crate::api::MultiRegionKey {
-                arn: k.arn.clone(),
-                region: k.record.region.clone(),
+            // Every key of the set as (entry, is a replica), this one included.
+            let entry = |k: &CachedKey| {
+                let e = crate::api::MultiRegionKey {
+                    arn: k.arn.clone(),
+                    region: k.record.region.clone(),
+                };
+                (e, k.record.is_replica())
             };
-            let primary = all.iter().find(|k| !k.record.is_replica());
+            let mut all: Vec<_> = self
+                .related_keys(&key.record)
+                .iter()
+                .map(|k| entry(k))
+                .collect();
+            all.push(entry(key));
+            let primary = all.iter().find(|(_, replica)| !replica).map(|(e, _)| e);
             let mut replicas: Vec<_> = all
                 .iter()
-                .filter(|k| k.record.is_replica())
-                .map(|k| entry(k))
+                .filter(|(_, replica)| *replica)
+                .map(|(e, _)| e.clone())
                 .collect();
             replicas.sort_by(|a, b| a.region.cmp(&b.region));
             m.multi_region_configuration = primary.map(|p| crate::api::MultiRegionConfiguration {
@@ -859,7 +860,7 @@ impl Kms {
                     "PRIMARY"
                 }
                 .into(),
-                primary_key: entry(p),
+                primary_key: p.clone(),
                 replica_keys: replicas,
             });
         }
