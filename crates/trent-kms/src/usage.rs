@@ -49,7 +49,8 @@ impl UsageCell {
         }
     }
 
-    /// Record a use (a short uncontended lock; no allocation but the request id's).
+    /// Record a use (a short uncontended lock; after a key's first use, no allocation: the
+    /// strings' buffers are reused).
     pub fn record(&self, operation: &'static str, timestamp: f64, request_id: Option<&str>) {
         let mut last = self.last.lock();
         // Two requests racing: keep the later one.
@@ -61,7 +62,13 @@ impl UsageCell {
                 l.operation.clear();
                 l.operation.push_str(operation);
                 l.timestamp = timestamp;
-                l.request_id = request_id.map(str::to_string);
+                match (&mut l.request_id, request_id) {
+                    (Some(id), Some(new)) => {
+                        id.clear();
+                        id.push_str(new);
+                    }
+                    (id, new) => *id = new.map(str::to_string),
+                }
             }
             None => {
                 *last = Some(LastUse {
