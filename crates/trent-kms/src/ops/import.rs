@@ -85,6 +85,16 @@ fn imported_material_id(key_id: &str, material: &[u8]) -> MaterialId {
     ))
 }
 
+/// KeyMaterialId: 64 lowercase hex digits.
+fn check_key_material_id(v: &mut Violations, id: &Option<String>) {
+    v.str_len("KeyMaterialId", id.as_deref(), 64, 64).pattern(
+        "KeyMaterialId",
+        id.as_deref(),
+        |s| s.chars().all(|c| matches!(c, 'a'..='f' | '0'..='9')),
+        "^[a-f0-9]+$",
+    );
+}
+
 fn incorrect_material(message: &str) -> KmsError {
     KmsError::IncorrectKeyMaterial(message.to_string())
 }
@@ -249,14 +259,8 @@ impl Kms {
                         })
                 },
                 "^[a-zA-Z0-9:/_\\s.-]+$",
-            )
-            .str_len("KeyMaterialId", req.key_material_id.as_deref(), 64, 64)
-            .pattern(
-                "KeyMaterialId",
-                req.key_material_id.as_deref(),
-                |s| s.chars().all(|c| matches!(c, 'a'..='f' | '0'..='9')),
-                "^[a-f0-9]+$",
             );
+        check_key_material_id(&mut v, &req.key_material_id);
         v.finish()?;
         let model = req.expiration_model.as_deref().unwrap_or(EXPIRES);
         let now = self.clock.now();
@@ -440,13 +444,7 @@ impl Kms {
     ) -> Result<DeleteImportedKeyMaterialResponse, KmsError> {
         let mut v = Violations::new();
         check_key_id(&mut v, "KeyId", &req.key_id);
-        v.str_len("KeyMaterialId", req.key_material_id.as_deref(), 64, 64)
-            .pattern(
-                "KeyMaterialId",
-                req.key_material_id.as_deref(),
-                |s| s.chars().all(|c| matches!(c, 'a'..='f' | '0'..='9')),
-                "^[a-f0-9]+$",
-            );
+        check_key_material_id(&mut v, &req.key_material_id);
         v.finish()?;
         let _guard = self.writer.lock().await;
         let key = self.resolve_key(
