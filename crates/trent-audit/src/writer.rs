@@ -1,0 +1,606 @@
+//! The writer: one thread that seals records into the chain, writes them in batches and makes
+//! each batch durable before it acknowledges it (group commit), rolls and signs files, and
+//! writes signed digests of the open file.
+
+use crate::attest::Attestation;
+use crate::chain::{GENESIS_HASH, hash_line, read_chain, seal};
+use crate::signer::AuditSigner;
+use crate::{HEAD_FILE, PUBLIC_KEY_FILE, log_file_name, parse_log_file_name};
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use trent_crypto::primitives::sha256;
+
+/// Where and how the log is written.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub dir: PathBuf,
+    /// A file is closed (and signed) once it holds this many bytes...
+    pub max_file_bytes: u64,
+    /// ...or has been open this long.
+    pub max_file_age: Duration,
+    /// The open file gets a signed digest at least this often while records are written.
+    pub digest_interval: Duration,
+    /// Also copy every durable line to standard output.
+    pub stdout: bool,
+    /// The node's name, in signature files and digests.
+    pub node: String,
+}
+
+impl AuditConfig {
+    pub fn new(dir: PathBuf, node: &str) -> Self {
+        Self {
+            dir,
+            max_file_bytes: 64 * 1024 * 1024,
+            max_file_age: Duration::from_secs(3600),
+            digest_interval: Duration::from_secs(300),
+            stdout: false,
+            node: node.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// The record could not be made durable; it is not in the log.
+    #[error("the audit log cannot be written")]
+    Unwritable,
+    #[error("the audit log is closed")]
+    Closed,
+}
+
+/// Upper bounds (seconds) of the write-latency histogram's buckets; the last is +Inf.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// What the writer has done, for metrics and readiness.
+#[derive(Debug, Default)]
+pub struct AuditStats {
+    healthy: AtomicBool,
+    queued: AtomicU64,
+    records: AtomicU64,
+    batches: AtomicU64,
+    failed_batches: AtomicU64,
+    /// Batch write latency: counts per bucket of LATENCY_BUCKETS, then +Inf.
+    latency_buckets: [AtomicU64; 13],
+    latency_sum_micros: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsSnapshot {
+    pub healthy: bool,
+    /// Records waiting to be written.
+    pub queue_depth: u64,
+    pub records: u64,
+    pub batches: u64,
+    pub failed_batches: u64,
+    /// Cumulative counts per bucket (the Prometheus histogram form), the last is +Inf.
+    pub latency_cumulative: Vec<u64>,
+    pub latency_sum_seconds: f64,
+}
+
+impl AuditStats {
+    fn observe(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let mut running = 0;
+        let latency_cumulative = self
+            .latency_buckets
+            .iter()
+            .map(|b| {
+                running += b.load(Ordering::Relaxed);
+                running
+            })
+            .collect();
+        StatsSnapshot {
+            healthy: self.healthy.load(Ordering::Acquire),
+            queue_depth: self.queued.load(Ordering::Relaxed),
+            records: self.records.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            failed_batches: self.failed_batches.load(Ordering::Relaxed),
+            latency_cumulative,
+            latency_sum_seconds: self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<(), AuditError>>;
+
+enum Msg {
+    Record(Map<String, Value>, Reply),
+    Close(oneshot::Sender<()>),
+}
+
+/// The audit log of one node.
+pub struct AuditLog {
+    /// Taken away on close.
+    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    stats: Arc<AuditStats>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl AuditLog {
+    /// Open the log in `config.dir` (made if missing): pick up the chain where the last run left
+    /// it, sign the file that run left open, and start the writer thread.
+    pub fn open(config: AuditConfig, signer: AuditSigner) -> Result<Self, String> {
+        let dir = &config.dir;
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        write_atomically(dir, PUBLIC_KEY_FILE, signer.public_key_pem().as_bytes())
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let stats = Arc::new(AuditStats::default());
+        let mut writer = Writer {
+            config: config.clone(),
+            signer,
+            stats: stats.clone(),
+            sequence: 0,
+            last_hash: GENESIS_HASH.to_string(),
+            current: None,
+            last_digest_sequence: 0,
+            last_digest_at: Instant::now(),
+        };
+        writer.recover()?;
+        stats.healthy.store(true, Ordering::Release);
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("trent-audit".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            tx: Mutex::new(Some(tx)),
+            stats,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Add `record` to the log; returns once it is durable (or failed to be).
+    pub async fn append(&self, record: Map<String, Value>) -> Result<(), AuditError> {
+        let (reply, done) = oneshot::channel();
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        if !self.send(Msg::Record(record, reply)) {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(AuditError::Closed);
+        }
+        done.await.unwrap_or(Err(AuditError::Closed))
+    }
+
+    fn send(&self, msg: Msg) -> bool {
+        self.tx
+            .lock()
+            .as_ref()
+            .is_some_and(|tx| tx.send(msg).is_ok())
+    }
+
+    /// Whether records are being made durable: false from a failed write until the writer has
+    /// written to the directory again.
+    pub fn is_healthy(&self) -> bool {
+        self.stats.healthy.load(Ordering::Acquire)
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Write what is queued, close and sign the open file, and stop the writer.
+    pub async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.send(Msg::Close(reply)) {
+            let _ = done.await;
+        }
+        self.tx.lock().take();
+        let thread = self.thread.lock().take();
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+/// The file records are being added to.
+struct Current {
+    file: File,
+    name: String,
+    first_sequence: u64,
+    /// Bytes durably written.
+    bytes: u64,
+    opened: Instant,
+}
+
+struct Writer {
+    config: AuditConfig,
+    signer: AuditSigner,
+    stats: Arc<AuditStats>,
+    /// The last sequence number durably written.
+    sequence: u64,
+    last_hash: String,
+    current: Option<Current>,
+    last_digest_sequence: u64,
+    last_digest_at: Instant,
+}
+
+/// Most records one batch takes.
+const BATCH_MAX: usize = 8192;
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let tick = Duration::from_millis(250).min(self.config.digest_interval);
+        loop {
+            match rx.recv_timeout(tick) {
+                Ok(Msg::Record(record, reply)) => {
+                    let mut batch = vec![(record, reply)];
+                    let mut close = None;
+                    while batch.len() < BATCH_MAX {
+                        match rx.try_recv() {
+                            Ok(Msg::Record(r, reply)) => batch.push((r, reply)),
+                            Ok(Msg::Close(reply)) => {
+                                close = Some(reply);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.stats
+                        .queued
+                        .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+                    self.write_batch(batch);
+                    if let Some(reply) = close {
+                        self.shut(reply);
+                        return;
+                    }
+                }
+                Ok(Msg::Close(reply)) => {
+                    self.shut(reply);
+                    return;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => self.on_tick(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = self.close_current();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn shut(&mut self, reply: oneshot::Sender<()>) {
+        if let Err(e) = self.close_current() {
+            tracing::error!(error = %e, "could not close the audit log file");
+        }
+        let _ = reply.send(());
+    }
+
+    fn healthy(&self) -> bool {
+        self.stats.healthy.load(Ordering::Acquire)
+    }
+
+    fn set_healthy(&self, healthy: bool) {
+        if self.stats.healthy.swap(healthy, Ordering::AcqRel) != healthy {
+            if healthy {
+                tracing::warn!(dir = %self.config.dir.display(), "the audit log is writable again");
+            } else {
+                tracing::error!(dir = %self.config.dir.display(), "the audit log cannot be written: requests are refused until it can");
+            }
+        }
+    }
+
+    fn write_batch(&mut self, batch: Vec<(Map<String, Value>, Reply)>) {
+        let started = Instant::now();
+        let result = if self.healthy() {
+            self.write_records(&batch)
+        } else {
+            Err("unhealthy".to_string())
+        };
+        match result {
+            Ok(()) => {
+                self.stats
+                    .records
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats.observe(started.elapsed());
+                for (_, reply) in batch {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                if self.healthy() {
+                    tracing::error!(error = %e, "audit write failed");
+                }
+                self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                self.set_healthy(false);
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(AuditError::Unwritable));
+                }
+            }
+        }
+    }
+
+    fn write_records(&mut self, batch: &[(Map<String, Value>, Reply)]) -> Result<(), String> {
+        self.roll_if_due()?;
+        if self.current.is_none() {
+            self.open_file()?;
+        }
+        let mut buf = String::with_capacity(batch.len() * 512);
+        let mut sequence = self.sequence;
+        let mut hash = self.last_hash.clone();
+        for (record, _) in batch {
+            sequence += 1;
+            let line = seal(record, sequence, &hash);
+            hash = hash_line(line.as_bytes());
+            buf.push_str(&line);
+            buf.push('\n');
+        }
+        let current = self.current.as_mut().ok_or("no open file")?;
+        let written = current
+            .file
+            .write_all(buf.as_bytes())
+            .and_then(|_| current.file.sync_data());
+        if let Err(e) = written {
+            // Take back what may have reached the file, so that it ends on the last durable
+            // record; the file is closed and a new one begun once the directory is writable.
+            let _ = current.file.set_len(current.bytes);
+            let _ = current.file.sync_data();
+            return Err(e.to_string());
+        }
+        current.bytes += buf.len() as u64;
+        self.sequence = sequence;
+        self.last_hash = hash;
+        if self.config.stdout {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(buf.as_bytes());
+            let _ = out.flush();
+        }
+        Ok(())
+    }
+
+    fn roll_if_due(&mut self) -> Result<(), String> {
+        let due = self.current.as_ref().is_some_and(|c| {
+            c.bytes > 0
+                && (c.bytes >= self.config.max_file_bytes
+                    || c.opened.elapsed() >= self.config.max_file_age)
+        });
+        if due {
+            self.close_current()?;
+        }
+        Ok(())
+    }
+
+    fn on_tick(&mut self) {
+        if !self.healthy() {
+            match self.recover_writes() {
+                Ok(()) => self.set_healthy(true),
+                Err(e) => tracing::debug!(error = %e, "the audit log is still not writable"),
+            }
+            return;
+        }
+        if let Err(e) = self.roll_if_due() {
+            tracing::error!(error = %e, "could not roll the audit log");
+            self.set_healthy(false);
+            return;
+        }
+        let digest_due = self.current.is_some()
+            && self.sequence > self.last_digest_sequence
+            && self.last_digest_at.elapsed() >= self.config.digest_interval;
+        if digest_due && let Err(e) = self.write_digest() {
+            tracing::error!(error = %e, "could not write an audit digest");
+            self.set_healthy(false);
+        }
+    }
+
+    /// After a failure: close (sign) the file that was open, prove that the directory takes a
+    /// durable write, and begin a new file.
+    fn recover_writes(&mut self) -> Result<(), String> {
+        self.close_current()?;
+        let probe = self.config.dir.join(".probe");
+        let result = (|| {
+            let mut f = File::create(&probe)?;
+            f.write_all(&[0u8; 4096])?;
+            f.sync_all()
+        })();
+        let _ = std::fs::remove_file(&probe);
+        result.map_err(|e| e.to_string())?;
+        self.open_file()
+    }
+
+    fn open_file(&mut self) -> Result<(), String> {
+        let first_sequence = self.sequence + 1;
+        let name = log_file_name(first_sequence);
+        let path = self.config.dir.join(&name);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = file.metadata().map_err(|e| e.to_string())?.len();
+        if bytes != 0 {
+            return Err(format!(
+                "{}: exists and is not empty; run `trent audit verify`",
+                path.display()
+            ));
+        }
+        sync_dir(&self.config.dir).map_err(|e| e.to_string())?;
+        self.current = Some(Current {
+            file,
+            name,
+            first_sequence,
+            bytes: 0,
+            opened: Instant::now(),
+        });
+        Ok(())
+    }
+
+    fn attestation(
+        &self,
+        kind: &str,
+        name: &str,
+        first: u64,
+        bytes: u64,
+    ) -> Result<Attestation, String> {
+        let path = self.config.dir.join(name);
+        let mut data = Vec::with_capacity(bytes as usize);
+        File::open(&path)
+            .and_then(|f| f.take(bytes).read_to_end(&mut data))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if data.len() as u64 != bytes {
+            return Err(format!("{}: shorter than written", path.display()));
+        }
+        let (last_sequence, last_hash) = last_record(&data).unwrap_or((first - 1, String::new()));
+        Ok(Attestation {
+            kind: kind.into(),
+            file: name.into(),
+            first_sequence: first,
+            last_sequence,
+            last_hash,
+            bytes,
+            sha256: hex::encode(sha256(&data)),
+            time: now_iso(),
+            node: self.config.node.clone(),
+            algorithm: self.signer.spec().name().into(),
+            key_id: self.signer.key_id().into(),
+        })
+    }
+
+    /// A signed digest of the open file as it is now (`head.json`).
+    fn write_digest(&mut self) -> Result<(), String> {
+        let Some(c) = &self.current else {
+            return Ok(());
+        };
+        let (name, first, bytes) = (c.name.clone(), c.first_sequence, c.bytes);
+        self.write_head(&name, first, bytes)
+    }
+
+    /// Replace `head.json`, the signed statement of the log's newest record: which file holds
+    /// it, and that file's first `bytes` bytes. A file cut short, or files removed from the end
+    /// of the log, no longer reach it.
+    fn write_head(&mut self, name: &str, first: u64, bytes: u64) -> Result<(), String> {
+        let a = self.attestation("digest", name, first, bytes)?;
+        write_atomically(&self.config.dir, HEAD_FILE, &a.sign(&self.signer)?)
+            .map_err(|e| e.to_string())?;
+        self.last_digest_sequence = a.last_sequence;
+        self.last_digest_at = Instant::now();
+        Ok(())
+    }
+
+    /// Close the open file: sign it (`<file>.sig`) and move the head to its end, or remove it if
+    /// it holds no record.
+    fn close_current(&mut self) -> Result<(), String> {
+        let Some(c) = &self.current else {
+            return Ok(());
+        };
+        if c.bytes == 0 {
+            let _ = std::fs::remove_file(self.config.dir.join(&c.name));
+            self.current = None;
+            return Ok(());
+        }
+        let (name, first, bytes) = (c.name.clone(), c.first_sequence, c.bytes);
+        self.sign_file(&name, first, bytes)?;
+        self.write_head(&name, first, bytes)?;
+        self.current = None;
+        Ok(())
+    }
+
+    fn sign_file(&self, name: &str, first: u64, bytes: u64) -> Result<(), String> {
+        let a = self.attestation("file", name, first, bytes)?;
+        write_atomically(
+            &self.config.dir,
+            &format!("{name}.sig"),
+            &a.sign(&self.signer)?,
+        )
+        .map_err(|e| format!("{}: {e}", self.config.dir.display()))
+    }
+
+    /// At start: continue the chain from the newest file. A record the last run was writing when
+    /// it stopped (an incomplete last line) was never acknowledged and is cut off. The newest
+    /// file, left open by that run, is signed now; the new run writes to a new file.
+    fn recover(&mut self) -> Result<(), String> {
+        let dir = self.config.dir.clone();
+        let mut logs: Vec<(u64, String)> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                Some((parse_log_file_name(&name)?, name))
+            })
+            .collect();
+        logs.sort();
+        while let Some((first, name)) = logs.pop() {
+            let path = dir.join(&name);
+            let mut data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            if complete < data.len() {
+                tracing::warn!(file = %path.display(), bytes = data.len() - complete,
+                    "cutting off an incomplete audit record the last run never acknowledged");
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                f.set_len(complete as u64)
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                data.truncate(complete);
+            }
+            if data.is_empty() {
+                std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let _ = std::fs::remove_file(dir.join(format!("{name}.sig")));
+                continue;
+            }
+            let (sequence, hash) = last_record(&data).ok_or_else(|| {
+                format!(
+                    "{}: its last record cannot be read; run `trent audit verify {}`",
+                    path.display(),
+                    dir.display()
+                )
+            })?;
+            self.sequence = sequence;
+            self.last_hash = hash;
+            self.last_digest_sequence = sequence;
+            if !dir.join(format!("{name}.sig")).exists() {
+                self.sign_file(&name, first, data.len() as u64)?;
+                self.write_head(&name, first, data.len() as u64)?;
+            }
+            break;
+        }
+        Ok(())
+    }
+}
+
+/// The sequence number and hash of the last line of `data` (which ends with a newline).
+fn last_record(data: &[u8]) -> Option<(u64, String)> {
+    let body = data.strip_suffix(b"\n")?;
+    let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let line = &body[start..];
+    let (sequence, _) = read_chain(line)?;
+    Some((sequence, hash_line(line)))
+}
+
+pub(crate) fn now_iso() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Write `name` in `dir` whole or not at all: a temporary file, fsync, rename, fsync the dir.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    sync_dir(dir)
+}
