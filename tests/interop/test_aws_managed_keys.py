@@ -1,17 +1,20 @@
 """AWS managed keys (`alias/aws/<service>`) through boto3 and the AWS CLI.
 
 The predefined aliases are listed without a TargetKeyId until a request names one (DescribeKey,
-Encrypt, GenerateDataKey, ReEncrypt, ...): that creates the key, KeyManager AWS, rotated every 365
-days, under the AWS managed key policy. The policy allows the account to use the key and to read
-it (Describe*, Get*, List*, RevokeGrant) and nothing else, so every management operation is
-refused with AccessDeniedException, as in AWS. trent leaves out AWS's kms:ViaService condition (it
-hosts no AWS services): any principal of the account may use the key directly.
+Encrypt, Decrypt, GenerateDataKey, ReEncrypt, ...) and the caller would be allowed that request on
+the key: that creates the key, KeyManager AWS, rotated every 365 days, under its service's AWS
+managed key policy (AWS's own text, which differs from service to service). No such policy allows
+management, so every management operation is refused with AccessDeniedException, as in AWS. A
+caller that would not be allowed makes no key, and is answered as for any alias without one
+(NotFoundException). trent leaves out AWS's kms:ViaService condition (it hosts no AWS services):
+any principal of the account may use the key directly, as far as its service's policy allows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 
 import pytest
 import requests
@@ -27,6 +30,7 @@ from kmsutil import (
     alias_not_found_message,
     allow,
     assert_recent,
+    deny,
     denied_message,
     expect_error,
     hidden_key_message,
@@ -37,6 +41,7 @@ from kmsutil import (
 
 DAY = 86_400
 ROOT = account_root_arn(DEV_ACCOUNT)
+B = "444455556666"  # another account
 PREDEFINED = [
     "acm", "dynamodb", "ebs", "elasticfilesystem", "es", "glue", "kinesisvideo", "lambda", "rds",
     "redshift", "s3", "secretsmanager", "ssm", "xray",
@@ -44,30 +49,95 @@ PREDEFINED = [
 PREDEFINED_ALIASES = [f"alias/aws/{s}" for s in PREDEFINED]
 
 
-def managed_policy(service: str, display: str, account: str = DEV_ACCOUNT) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Id": f"auto-{service}-2",
-        "Statement": [
-            {
-                "Sid": f"Allow access through {display} for all principals in the account that are "
-                       f"authorized to use {display}",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                           "kms:CreateGrant", "kms:DescribeKey"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"kms:CallerAccount": account}},
-            },
-            {
-                "Sid": "Allow direct access to key metadata to the account",
-                "Effect": "Allow",
-                "Principal": {"AWS": account_root_arn(account)},
-                "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
-                "Resource": "*",
-            },
-        ],
+# GetKeyPolicy of the S3 and EBS keys: AWS's documents as read from real keys (us-east-1), less the
+# kms:ViaService condition trent leaves out ("kms:ViaService" : "s3.us-east-1.amazonaws.com" and
+# "ec2.us-east-1.amazonaws.com" in the first statement's StringEquals), in AWS's layout.
+S3_POLICY = """{
+  "Version" : "2012-10-17",
+  "Id" : "auto-s3-2",
+  "Statement" : [ {
+    "Sid" : "Allow access through S3 for all principals in the account that are authorized to use S3",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "*"
+    },
+    "Action" : [ "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey" ],
+    "Resource" : "*",
+    "Condition" : {
+      "StringEquals" : {
+        "kms:CallerAccount" : "111122223333"
+      }
     }
+  }, {
+    "Sid" : "Allow direct access to key metadata to the account",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "arn:aws:iam::111122223333:root"
+    },
+    "Action" : [ "kms:Describe*", "kms:Get*", "kms:List*" ],
+    "Resource" : "*"
+  } ]
+}"""
+
+EBS_POLICY = """{
+  "Version" : "2012-10-17",
+  "Id" : "auto-ebs-2",
+  "Statement" : [ {
+    "Sid" : "Allow access through EBS for all principals in the account that are authorized to use EBS",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "*"
+    },
+    "Action" : [ "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey" ],
+    "Resource" : "*",
+    "Condition" : {
+      "StringEquals" : {
+        "kms:CallerAccount" : "111122223333"
+      }
+    }
+  }, {
+    "Sid" : "Allow direct access to key metadata to the account",
+    "Effect" : "Allow",
+    "Principal" : {
+      "AWS" : "arn:aws:iam::111122223333:root"
+    },
+    "Action" : [ "kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant" ],
+    "Resource" : "*"
+  } ]
+}"""
+
+# X-Ray's, with its third statement for the xray.amazonaws.com service principal.
+XRAY_POLICY = {
+    "Version": "2012-10-17",
+    "Id": "auto-xray-1",
+    "Statement": [
+        {
+            "Sid": "Allow access through X-Ray for all principals in the account that are authorized to use X-Ray",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant",
+                       "kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:CallerAccount": "111122223333"}},
+        },
+        {
+            "Sid": "Allow direct access to key metadata to the account",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "Allow X-Ray Service with service principal name xray.amazonaws.com to describe the key directly",
+            "Effect": "Allow",
+            "Principal": {"Service": "xray.amazonaws.com"},
+            "Action": ["kms:Describe*", "kms:Get*", "kms:List*"],
+            "Resource": "*",
+        },
+    ],
+}
+
+INCORRECT_KEY_MESSAGE = "The key ID in the request does not identify a CMK that can perform this operation."
 
 
 def all_aliases(kms, **kw) -> list[dict]:
@@ -86,6 +156,12 @@ def alias_entry(kms, name: str) -> dict:
 def s3_key(kms) -> dict:
     """The AWS managed key of alias/aws/s3 (made on first use)."""
     return kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
+
+
+@pytest.fixture
+def ebs_key(kms) -> dict:
+    """The AWS managed key of alias/aws/ebs (made on first use)."""
+    return kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,7 +197,7 @@ def test_describe_key_creates_the_managed_key_once(reset, kms):
     assert_recent(entry["LastUpdatedDate"])
 
     policy = kms.get_key_policy(KeyId=md["KeyId"], PolicyName="default")["Policy"]
-    assert json.loads(policy) == managed_policy("s3", "S3")
+    assert policy == S3_POLICY
     assert kms.list_key_policies(KeyId=md["KeyId"])["PolicyNames"] == ["default"]
 
 
@@ -138,7 +214,7 @@ def test_encrypt_creates_the_managed_key_and_it_works(reset, kms):
     assert enc["KeyId"] == md["Arn"]
     assert md["KeyManager"] == "AWS"
     assert md["Description"] == "Default key that protects my EBS volumes when no other key is defined"
-    assert json.loads(kms.get_key_policy(KeyId=md["Arn"], PolicyName="default")["Policy"]) == managed_policy("ebs", "EBS")
+    assert kms.get_key_policy(KeyId=md["Arn"], PolicyName="default")["Policy"] == EBS_POLICY
 
     dec = kms.decrypt(CiphertextBlob=enc["CiphertextBlob"], EncryptionContext={"v": "1"})
     assert (dec["Plaintext"], dec["KeyId"]) == (b"volume key", md["Arn"])
@@ -162,6 +238,73 @@ def test_generate_data_key_and_reencrypt_destination_create_their_keys(reset, km
     assert (re["SourceKeyId"], re["KeyId"]) == (lam["Arn"], rds["Arn"])
     assert rds["Description"] == "Default key that protects my RDS database volumes when no other key is defined"
     assert kms.decrypt(CiphertextBlob=re["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
+
+
+def test_decrypt_with_a_managed_alias_creates_its_key(reset, kms, new_key):
+    blob = kms.encrypt(KeyId=new_key()["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    assert "TargetKeyId" not in alias_entry(kms, "alias/aws/acm")
+    # Decrypt names alias/aws/acm: its key is made (ACM's policy allows Decrypt), then the
+    # ciphertext, of another key, is refused.
+    expect_error(lambda: kms.decrypt(CiphertextBlob=blob, KeyId="alias/aws/acm"), "IncorrectKeyException",
+                 INCORRECT_KEY_MESSAGE)
+    target = alias_entry(kms, "alias/aws/acm")["TargetKeyId"]
+    md = kms.describe_key(KeyId="alias/aws/acm")["KeyMetadata"]
+    assert (md["KeyId"], md["KeyManager"]) == (target, "AWS")
+    assert md["Description"] == "Default key that protects my ACM private keys when no other key is defined"
+    # ACM's policy allows no Encrypt (ACM encrypts through grants for its own resources only).
+    expect_error(lambda: kms.encrypt(KeyId="alias/aws/acm", Plaintext=b"x"), "AccessDeniedException",
+                 denied_message(ROOT, "Encrypt", md["Arn"], "no-resource"))
+    assert json.loads(kms.get_key_policy(KeyId=target, PolicyName="default")["Policy"])["Id"] == "auto-acm-4"
+
+
+def test_reencrypt_source_with_a_managed_alias_creates_its_key(reset, kms, new_key):
+    mine = new_key()["KeyId"]
+    blob = kms.encrypt(KeyId=mine, Plaintext=b"x")["CiphertextBlob"]
+    assert "TargetKeyId" not in alias_entry(kms, "alias/aws/es")
+    expect_error(lambda: kms.re_encrypt(CiphertextBlob=blob, SourceKeyId="alias/aws/es", DestinationKeyId=mine),
+                 "IncorrectKeyException", INCORRECT_KEY_MESSAGE)
+    md = kms.describe_key(KeyId="alias/aws/es")["KeyMetadata"]
+    assert alias_entry(kms, "alias/aws/es")["TargetKeyId"] == md["KeyId"]
+    assert md["KeyManager"] == "AWS"
+    # And its own ciphertexts re-encrypt from it.
+    own = kms.encrypt(KeyId="alias/aws/es", Plaintext=b"doc")["CiphertextBlob"]
+    re = kms.re_encrypt(CiphertextBlob=own, SourceKeyId="alias/aws/es", DestinationKeyId=mine)
+    assert (re["SourceKeyId"], re["KeyId"]) == (md["Arn"], kms.describe_key(KeyId=mine)["KeyMetadata"]["Arn"])
+
+
+def test_dry_run_by_an_allowed_caller_creates_the_key(reset, kms):
+    # DryRun answers what the request would: that needs the key, so a caller that may use it makes it.
+    expect_error(lambda: kms.encrypt(KeyId="alias/aws/redshift", Plaintext=b"x", DryRun=True),
+                 "DryRunOperationException", "The request would have succeeded, but the DryRun option is set.")
+    md = kms.describe_key(KeyId="alias/aws/redshift")["KeyMetadata"]
+    assert alias_entry(kms, "alias/aws/redshift")["TargetKeyId"] == md["KeyId"]
+    assert [k["KeyId"] for k in kms.list_keys()["Keys"]] == [md["KeyId"]]
+
+
+def test_concurrent_first_uses_make_one_key(reset, kms):
+    barrier = threading.Barrier(16)
+    results: list = [None] * 16
+
+    def first_use(i: int) -> None:
+        barrier.wait()
+        try:
+            if i % 2:
+                results[i] = kms.describe_key(KeyId="alias/aws/lambda")["KeyMetadata"]["Arn"]
+            else:
+                results[i] = kms.encrypt(KeyId="alias/aws/lambda", Plaintext=b"x")["KeyId"]
+        except Exception as e:  # reported below
+            results[i] = e
+
+    threads = [threading.Thread(target=first_use, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert all(isinstance(r, str) for r in results), results
+    assert len(set(results)) == 1
+    [key] = kms.list_keys()["Keys"]
+    assert key["KeyArn"] == results[0]
+    assert alias_entry(kms, "alias/aws/lambda")["TargetKeyId"] == key["KeyId"]
 
 
 def test_only_predefined_names_are_created(reset, kms):
@@ -298,18 +441,42 @@ def test_managed_key_refuses_management(kms, s3_key, action, call):
                  denied_message(ROOT, action, s3_key["Arn"], "no-resource"))
     md = kms.describe_key(KeyId=s3_key["KeyId"])["KeyMetadata"]
     assert (md["KeyState"], md["Description"]) == ("Enabled", s3_key["Description"])
-    assert json.loads(kms.get_key_policy(KeyId=s3_key["KeyId"], PolicyName="default")["Policy"]) == \
-        managed_policy("s3", "S3")
+    assert kms.get_key_policy(KeyId=s3_key["KeyId"], PolicyName="default")["Policy"] == S3_POLICY
     assert kms.list_resource_tags(KeyId=s3_key["KeyId"])["Tags"] == []
 
 
-def test_managed_key_allows_reading_and_grants(kms, s3_key):
-    assert kms.list_resource_tags(KeyId=s3_key["KeyId"])["Tags"] == []
-    assert kms.list_key_rotations(KeyId=s3_key["KeyId"])["Rotations"] == []
-    grant = kms.create_grant(KeyId=s3_key["KeyId"], GranteePrincipal=f"arn:aws:iam::{DEV_ACCOUNT}:role/app",
-                             Operations=["Decrypt"])
-    assert grant["GrantId"] in [g["GrantId"] for g in kms.list_grants(KeyId=s3_key["KeyId"])["Grants"]]
-    kms.revoke_grant(KeyId=s3_key["KeyId"], GrantId=grant["GrantId"])
+def test_managed_key_allows_reading_and_grants_where_its_policy_does(kms, ebs_key):
+    # EBS's policy allows CreateGrant to the account's principals, and RevokeGrant to the account.
+    assert kms.list_resource_tags(KeyId=ebs_key["KeyId"])["Tags"] == []
+    assert kms.list_key_rotations(KeyId=ebs_key["KeyId"])["Rotations"] == []
+    grant = kms.create_grant(KeyId=ebs_key["KeyId"], GranteePrincipal=f"arn:aws:iam::{DEV_ACCOUNT}:role/app",
+                             RetiringPrincipal=DEV_ACCOUNT, Operations=["Decrypt"])
+    assert grant["GrantId"] in [g["GrantId"] for g in kms.list_grants(KeyId=ebs_key["KeyId"])["Grants"]]
+    kms.revoke_grant(KeyId=ebs_key["KeyId"], GrantId=grant["GrantId"])
+
+
+def test_s3_key_refuses_grants_as_its_policy_says(kms, s3_key):
+    # S3's policy allows no CreateGrant (nor RevokeGrant), unlike EBS's.
+    expect_error(lambda: kms.create_grant(KeyId=s3_key["KeyId"], GranteePrincipal=f"arn:aws:iam::{DEV_ACCOUNT}:role/app",
+                                          Operations=["Decrypt"]),
+                 "AccessDeniedException", denied_message(ROOT, "CreateGrant", s3_key["Arn"], "no-resource"))
+    assert kms.list_grants(KeyId=s3_key["KeyId"])["Grants"] == []
+
+
+@pytest.mark.parametrize("grantee,retiring", [
+    (f"arn:aws:iam::{B}:user/carol", None),
+    (f"arn:aws:iam::{B}:root", None),
+    (B, None),
+    (f"arn:aws:iam::{DEV_ACCOUNT}:role/app", f"arn:aws:iam::{B}:role/retirer"),
+], ids=["user", "root", "account-id", "retiring-principal"])
+def test_managed_key_grants_stay_in_its_account(kms, ebs_key, grantee, retiring):
+    # An AWS managed key is never used across accounts: no grant to another account's principal.
+    args = {"RetiringPrincipal": retiring} if retiring else {}
+    expect_error(lambda: kms.create_grant(KeyId=ebs_key["Arn"], GranteePrincipal=grantee, Operations=["Encrypt", "Decrypt"],
+                                          **args),
+                 "AccessDeniedException", denied_message(ROOT, "CreateGrant", ebs_key["Arn"], "no-resource"))
+    grants = kms.list_grants(KeyId=ebs_key["KeyId"])["Grants"]
+    assert [g for g in grants if B in g["GranteePrincipal"] + g.get("RetiringPrincipal", "")] == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,11 +526,13 @@ def test_managed_key_rotates_after_a_year(tmp_path):
 # Other principals (a configured server)
 # --------------------------------------------------------------------------------------------
 
-B = "444455556666"
 PRINCIPALS = [
     ConfiguredPrincipal("admin", f"arn:aws:iam::{DEV_ACCOUNT}:user/admin", {"all": policy_doc(allow("kms:*"))}),
     ConfiguredPrincipal("bob", f"arn:aws:iam::{DEV_ACCOUNT}:user/bob"),
     ConfiguredPrincipal("carol", f"arn:aws:iam::{B}:user/carol", {"all": policy_doc(allow("kms:*"))}),
+    # Allowed everything, then denied everything: the Deny wins.
+    ConfiguredPrincipal("dennis", f"arn:aws:iam::{DEV_ACCOUNT}:user/dennis",
+                        {"all": policy_doc(allow("kms:*")), "none": policy_doc(deny("kms:*"))}),
 ]
 
 
@@ -392,11 +561,51 @@ def test_principals_of_the_account_use_the_key_and_only_that(srv):
     # Reading metadata is delegated to the account: bob, with no identity policy, may not.
     expect_error(lambda: bob.get_key_policy(KeyId=md["KeyId"], PolicyName="default"), "AccessDeniedException",
                  denied_message(srv.arn("bob"), "GetKeyPolicy", md["Arn"], "no-identity"))
-    assert json.loads(admin.get_key_policy(KeyId=md["KeyId"], PolicyName="default")["Policy"]) == \
-        managed_policy("xray", "X-Ray")
+    assert json.loads(admin.get_key_policy(KeyId=md["KeyId"], PolicyName="default")["Policy"]) == XRAY_POLICY
     assert admin.get_key_rotation_status(KeyId=md["KeyId"])["KeyRotationEnabled"] is True
 
     # Even kms:* in an identity policy does not let anyone manage it.
     for action, call in MANAGEMENT:
         expect_error(lambda: call(admin, md["KeyId"]), "AccessDeniedException",
                      denied_message(srv.arn("admin"), action, md["Arn"], "no-resource"))
+
+
+def test_a_principal_denied_kms_makes_no_managed_key(srv):
+    admin, bob, dennis = srv.client("admin"), srv.client("bob"), srv.client("dennis")
+    name = "alias/aws/kinesisvideo"
+    # The key does not exist, and dennis may not make it: answered as for any alias without a key.
+    for call in (
+        lambda: dennis.describe_key(KeyId=name),
+        lambda: dennis.describe_key(KeyId=alias_arn(name)),
+        lambda: dennis.encrypt(KeyId=name, Plaintext=b"x"),
+        lambda: dennis.encrypt(KeyId=name, Plaintext=b"x", DryRun=True),
+        lambda: dennis.generate_data_key(KeyId=name, KeySpec="AES_256"),
+    ):
+        expect_error(call, "NotFoundException", alias_not_found_message(name))
+    assert alias_entry(admin, name) == {"AliasName": name, "AliasArn": alias_arn(name)}
+
+    # bob, of the same account and with no identity policy at all, makes it and uses it.
+    md = bob.describe_key(KeyId=name)["KeyMetadata"]
+    assert md["KeyManager"] == "AWS"
+    assert alias_entry(admin, name)["TargetKeyId"] == md["KeyId"]
+    blob = bob.encrypt(KeyId=name, Plaintext=b"frame")["CiphertextBlob"]
+    assert bob.decrypt(CiphertextBlob=blob)["Plaintext"] == b"frame"
+    # Now that the key exists, dennis is refused by his identity policy, as for any key.
+    expect_error(lambda: dennis.describe_key(KeyId=name), "AccessDeniedException",
+                 denied_message(srv.arn("dennis"), "DescribeKey", md["Arn"], "deny-identity"))
+    expect_error(lambda: dennis.decrypt(CiphertextBlob=blob), "AccessDeniedException",
+                 denied_message(srv.arn("dennis"), "Decrypt", md["Arn"], "deny-identity"))
+
+
+def test_managed_key_grants_refused_to_another_account_and_unusable_from_it(srv):
+    admin, carol = srv.client("admin"), srv.client("carol")
+    md = admin.describe_key(KeyId="alias/aws/glue")["KeyMetadata"]
+    expect_error(lambda: admin.create_grant(KeyId=md["Arn"], GranteePrincipal=srv.arn("carol"),
+                                            Operations=["Encrypt", "Decrypt"]),
+                 "AccessDeniedException", denied_message(srv.arn("admin"), "CreateGrant", md["Arn"], "no-resource"))
+    assert admin.list_grants(KeyId=md["KeyId"])["Grants"] == []
+    expect_error(lambda: carol.encrypt(KeyId=md["Arn"], Plaintext=b"x"), "AccessDeniedException",
+                 hidden_key_message(srv.arn("carol"), "Encrypt"))
+    # A grant to a principal of the key's own account works (Glue's policy allows CreateGrant).
+    grant = admin.create_grant(KeyId=md["Arn"], GranteePrincipal=srv.arn("bob"), Operations=["Decrypt"])
+    assert [g["GrantId"] for g in admin.list_grants(KeyId=md["KeyId"])["Grants"]] == [grant["GrantId"]]

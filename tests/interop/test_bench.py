@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from kmsutil import TRENT_BIN, clean_env
+from kmsutil import TRENT_BIN, clean_env, make_kms_client
 
 
 def bench_env() -> dict[str, str]:
@@ -31,6 +31,8 @@ def bench_env() -> dict[str, str]:
         ("GenerateDataKeyPair", ["--key-pair-spec", "ML_KEM_768"], "ML_KEM_768"),
         # A ciphertext of the first material of a key then rotated three times.
         ("Decrypt", ["--rotations", "3"], "SYMMETRIC_DEFAULT"),
+        # The same under the realistic key policy, which lets the admin rotate the key.
+        ("Decrypt", ["--access", "realistic", "--rotations", "2"], "SYMMETRIC_DEFAULT"),
         # Through an AWS managed key's alias, made by bench's DescribeKey.
         ("Encrypt", ["--key-id", "alias/aws/ebs"], "SYMMETRIC_DEFAULT"),
     ],
@@ -48,8 +50,10 @@ def test_bench_runs_signed_against_a_verifying_server(nondev_server, operation, 
     out = json.loads(r.stdout)
     assert out["operation"] == operation and out["concurrency"] == 2 and out["errors"] == 0
     assert out["key_spec"] == spec
-    assert out["rotations"] == (int(flags[1]) if flags[:1] == ["--rotations"] else 0)
-    assert out["key_id"] == (flags[1] if flags[:1] == ["--key-id"] else None)
+    given = dict(zip(flags[::2], flags[1::2]))
+    assert out["rotations"] == int(given.get("--rotations", 0))
+    assert out["key_id"] == given.get("--key-id")
+    assert out["access"] == given.get("--access", "default")
     assert out["requests"] > 0 and out["ops_per_sec"] > 0
     assert 0 < out["p50_ms"] <= out["p99_ms"] <= out["p999_ms"]
 
@@ -65,11 +69,35 @@ def test_bench_with_wrong_credentials_fails(nondev_server, tmp_path):
     assert "UnrecognizedClientException" in r.stderr
 
 
-def test_bench_refuses_more_rotations_than_a_key_allows(nondev_server):
+def list_keys(nondev_server) -> list[dict]:
+    kms = make_kms_client(nondev_server.endpoint, access_key=nondev_server.access_key,
+                          secret_key=nondev_server.secret_key)
+    return kms.list_keys()["Keys"]
+
+
+@pytest.mark.parametrize(
+    "flags,error",
+    [
+        # A key can be rotated on demand at most 25 times: refused by the argument parser.
+        (["--rotations", "26"], "error: invalid value '26' for '--rotations <ROTATIONS>': 26 is not in 0..=25"),
+        # bench rotates only the key it creates.
+        (["--rotations", "2", "--key-id", "alias/aws/ebs"],
+         "error: the argument '--rotations <ROTATIONS>' cannot be used with '--key-id <KEY_ID>'"),
+        # ... and replaces only its own key's policy.
+        (["--access", "realistic", "--key-id", "alias/aws/ebs"],
+         "trent: --access realistic replaces the key policy of the key bench creates: it cannot be used "
+         "with --key-id"),
+    ],
+    ids=["rotations-over-25", "rotations-with-key-id", "realistic-with-key-id"],
+)
+def test_bench_refuses_bad_arguments_before_making_anything(nondev_server, flags, error):
+    before = list_keys(nondev_server)
     r = subprocess.run(
-        [TRENT_BIN, "bench", "--endpoint", nondev_server.endpoint, "--operation", "Decrypt", "--rotations", "26",
-         "--duration", "1", "--warmup", "0", "--credentials-file", str(nondev_server.credentials_path)],
+        [TRENT_BIN, "bench", "--endpoint", nondev_server.endpoint, "--operation", "Decrypt",
+         "--duration", "1", "--warmup", "0", "--credentials-file", str(nondev_server.credentials_path), *flags],
         capture_output=True, text=True, timeout=60, env=bench_env(),
     )
     assert r.returncode == 2
-    assert "--rotations: a key can be rotated on demand at most 25 times" in r.stderr
+    assert r.stderr.splitlines()[0] == error
+    assert r.stdout == ""
+    assert list_keys(nondev_server) == before

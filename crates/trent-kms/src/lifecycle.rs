@@ -10,7 +10,7 @@
 //! [`Store::try_lease`]: trent_store::Store::try_lease
 
 use crate::error::KmsError;
-use crate::model::{KeyRecord, KeyState, MaterialInfo, RotationType};
+use crate::model::{KeyRecord, KeyState, MaterialInfo, RotationSchedule, RotationType};
 use crate::service::{CachedKey, KeyChange, Kms, Material, Materials};
 use crate::usage::LastUse;
 use std::collections::HashMap;
@@ -241,7 +241,7 @@ impl Kms {
         } else if let Some(s) = record.rotation.as_mut() {
             // From the rotation itself: a key that was down or disabled past its date starts
             // its next period now.
-            s.next = round_ms(now + s.period_days as f64 * SECONDS_PER_DAY);
+            *s = RotationSchedule::starting(now, s.period_days);
         }
         if record.origin == "EXTERNAL" {
             let Some(pending) = record.materials.iter_mut().find(|m| m.pending_rotation) else {

@@ -202,8 +202,9 @@ impl KeyRecord {
             .is_some_and(|p| p != self.region)
     }
 
+    /// An AWS managed key (the key behind a predefined `alias/aws/<service>` alias).
     pub fn is_aws_managed(&self) -> bool {
-        self.key_manager == "AWS"
+        self.key_manager == crate::managed::AWS_KEY_MANAGER
     }
 
     pub fn metadata(&self) -> KeyMetadata {

@@ -433,6 +433,10 @@ impl Kms {
     ) -> Result<Arc<CachedKey>, KmsError> {
         let view = self.view.read();
         let (found, alias) = self.find(&view, caller, key, access.action)?;
+        // AWS managed keys are never used across accounts, whatever a grant says.
+        if found.record.is_aws_managed() && found.record.account != caller.account {
+            return Err(hidden_key(caller, access.action));
+        }
         self.decide_key(&view, caller, &found, alias, access)
             .map_err(|denied| {
                 if found.record.account != caller.account {
@@ -600,6 +604,29 @@ impl Kms {
         self.decide(caller, access, resource, None)
     }
 
+    /// Decide `access` by `caller` on a key that is not stored (yet, or in this form): `record`
+    /// under `policy`, with no grants, named by `request_alias` if given (then its only alias).
+    pub(crate) fn decide_unstored(
+        &self,
+        caller: &Caller,
+        access: &Access<'_>,
+        policy: &Policy,
+        record: &KeyRecord,
+        request_alias: Option<&str>,
+    ) -> access::Decision {
+        let arn = record.arn();
+        let aliases = || request_alias.map(str::to_string).into_iter().collect();
+        let on_key = OnKey {
+            policy,
+            record,
+            arn: &arn,
+            grants: &[],
+            request_alias,
+            aliases: &aliases,
+        };
+        self.decide(caller, access, &arn, Some(on_key))
+    }
+
     /// The key policy lockout safety check: refuse a policy that would not let the caller call
     /// PutKeyPolicy on the key afterwards.
     pub(crate) fn check_lockout(
@@ -608,17 +635,7 @@ impl Kms {
         policy: &Policy,
         record: &KeyRecord,
     ) -> Result<(), KmsError> {
-        let arn = record.arn();
-        let no_aliases = Vec::new;
-        let on_key = OnKey {
-            policy,
-            record,
-            arn: &arn,
-            grants: &[],
-            request_alias: None,
-            aliases: &no_aliases,
-        };
-        self.decide(caller, &Access::new("PutKeyPolicy"), &arn, Some(on_key))
+        self.decide_unstored(caller, &Access::new("PutKeyPolicy"), policy, record, None)
             .map(|_| ())
             .map_err(|_| {
                 KmsError::MalformedPolicyDocument(
@@ -724,11 +741,19 @@ impl Kms {
             versions.push(version);
         }
         if let Err(e) = self.store.apply(tx).await {
-            if matches!(e, trent_store::StoreError::Conflict(_)) {
-                tracing::warn!("stored version differs from the cached one: reloading");
-                if let Err(reload) = self.reload().await {
-                    tracing::error!(error = %reload, "reload failed");
+            match e {
+                trent_store::StoreError::Conflict(_) => {
+                    tracing::warn!("stored version differs from the cached one: reloading");
+                    if let Err(reload) = self.reload().await {
+                        tracing::error!(error = %reload, "reload failed");
+                    }
                 }
+                // An alias written with the keys is taken (by another node): for the caller to
+                // handle, not a store failure.
+                trent_store::StoreError::AliasExists(name) => {
+                    return Err(KmsError::AlreadyExists(name));
+                }
+                _ => {}
             }
             return Err(e.into());
         }

@@ -20,7 +20,7 @@ pub struct BenchArgs {
     endpoint: String,
     /// Operation: Encrypt, Decrypt, GenerateDataKey, GenerateRandom, Sign, Verify, GenerateMac,
     /// VerifyMac, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext.
-    #[arg(long, default_value = "Encrypt")]
+    #[arg(long, default_value = "Encrypt", value_parser = OPERATIONS)]
     operation: String,
     /// Key spec of the key bench creates: SYMMETRIC_DEFAULT, or e.g. RSA_2048 (Encrypt/Decrypt
     /// with RSAES_OAEP_SHA_256, or Sign/Verify), ECC_NIST_P256, ML_DSA_65, HMAC_256.
@@ -56,19 +56,41 @@ pub struct BenchArgs {
     profile: String,
     /// Access control on the key bench creates: `default` (the default key policy) or
     /// `realistic` (a five-statement key policy with encryption-context conditions, and a grant).
-    #[arg(long, default_value = "default")]
+    /// `realistic` cannot be used with --key-id: bench replaces only its own key's policy.
+    #[arg(long, default_value = "default", value_parser = ["default", "realistic"])]
     access: String,
-    /// Rotate the key bench creates this many times (RotateKeyOnDemand, 0..=25) after making
-    /// Decrypt's ciphertext, so that Decrypt reads the key's oldest material.
-    #[arg(long, default_value_t = 0)]
+    /// Rotate the key bench creates this many times (RotateKeyOnDemand, 0..=25, the most a key
+    /// may be rotated on demand) after making Decrypt's ciphertext, so that Decrypt reads the
+    /// key's oldest material. Not with --key-id: bench rotates only the key it creates.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(0..=25),
+        conflicts_with = "key_id"
+    )]
     rotations: u32,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
 }
 
+/// The operations bench knows.
+const OPERATIONS: [&str; 10] = [
+    "Encrypt",
+    "Decrypt",
+    "GenerateDataKey",
+    "GenerateRandom",
+    "Sign",
+    "Verify",
+    "GenerateMac",
+    "VerifyMac",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+];
+
 /// The key policy of `--access realistic`: five statements, four with conditions, as a team that
-/// keys data by tenant might write (every statement is evaluated on each request).
+/// keys data by tenant might write (every statement is evaluated on each request). The admins
+/// may rotate the key on demand and read its rotation status, for `--rotations`.
 fn realistic_policy(account: &str) -> String {
     let root = format!("arn:aws:iam::{account}:root");
     json!({
@@ -77,7 +99,8 @@ fn realistic_policy(account: &str) -> String {
         "Statement": [
             {"Sid": "Admins", "Effect": "Allow", "Principal": {"AWS": root},
              "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:Put*", "kms:Create*",
-                        "kms:Enable*", "kms:Disable*", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion"],
+                        "kms:Enable*", "kms:Disable*", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+                        "kms:RotateKeyOnDemand"],
              "Resource": "*"},
             {"Sid": "UseWithPurpose", "Effect": "Allow", "Principal": {"AWS": root},
              "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
@@ -209,9 +232,6 @@ async fn rotate(
     key_id: &str,
     times: u32,
 ) -> Result<(), String> {
-    if times > 25 {
-        return Err("--rotations: a key can be rotated on demand at most 25 times".into());
-    }
     let key = json!({"KeyId": key_id});
     for _ in 0..times {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -264,6 +284,13 @@ async fn call(
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
+    // Refused before anything is made (clap checks --rotations against --key-id).
+    if args.key_id.is_some() && args.access != "default" {
+        return Err(format!(
+            "--access {} replaces the key policy of the key bench creates: it cannot be used with --key-id",
+            args.access
+        ));
+    }
     let host = args
         .endpoint
         .strip_prefix("http://")
@@ -393,7 +420,8 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
         other => {
             return Err(format!(
-                "--operation {other}: bench knows Encrypt, Decrypt, GenerateDataKey, GenerateRandom, Sign, Verify, GenerateMac, VerifyMac, GenerateDataKeyPair, GenerateDataKeyPairWithoutPlaintext"
+                "--operation {other}: bench knows {}",
+                OPERATIONS.join(", ")
             ));
         }
     };

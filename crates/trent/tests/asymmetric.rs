@@ -649,12 +649,6 @@ where
     result.unwrap_or_else(|e| panic!("{what}: {}", DisplayErrorContext(&e)))
 }
 
-async fn describe(kms: &Client, key_id: &str) -> KeyMetadata {
-    let out = kms.describe_key().key_id(key_id).send().await;
-    let out = succeeded(out, format!("DescribeKey {key_id}"));
-    out.key_metadata.expect("KeyMetadata")
-}
-
 /// CreateKey with `spec` and `usage`; checks the metadata CreateKey and DescribeKey return.
 async fn new_key(kms: &Client, spec: KeySpec, usage: KeyUsageType) -> String {
     let request = create_key_request(kms, Some(spec.clone()), None, Some(usage.clone()));

@@ -13,8 +13,8 @@ use aws_sdk_kms::operation::RequestId;
 use aws_sdk_kms::primitives::{Blob, DateTime};
 use aws_sdk_kms::types::{
     AlgorithmSpec, ExpirationModelType, KeyLastUsageData, KeyLastUsageTrackingOperation,
-    KeyManagerType, KeyMaterialState, KeyMetadata, KeyState, MultiRegionKey, MultiRegionKeyType,
-    OriginType, RotationType, RotationsListEntry, WrappingKeySpec,
+    KeyManagerType, KeyMaterialState, KeyState, MultiRegionKey, MultiRegionKeyType, OriginType,
+    RotationType, RotationsListEntry, WrappingKeySpec,
 };
 use common::*;
 use std::collections::HashMap;
@@ -55,33 +55,11 @@ async fn advance(server: &Server, seconds: i64) -> f64 {
         .unwrap_or_else(|| panic!("no Now in {}", resp.body_text()))
 }
 
-async fn describe(kms: &Client, key_id: &str) -> KeyMetadata {
-    kms.describe_key()
-        .key_id(key_id)
-        .send()
-        .await
-        .expect("DescribeKey")
-        .key_metadata
-        .expect("KeyMetadata")
-}
-
 async fn current_material(kms: &Client, key_id: &str) -> String {
     let md = describe(kms, key_id).await;
     let id = md.current_key_material_id().expect("CurrentKeyMaterialId");
     assert!(is_hex64(id), "{id}");
     id.to_owned()
-}
-
-async fn encrypt(kms: &Client, key_id: &str, plaintext: &[u8]) -> Vec<u8> {
-    kms.encrypt()
-        .key_id(key_id)
-        .plaintext(Blob::new(plaintext))
-        .send()
-        .await
-        .expect("Encrypt")
-        .ciphertext_blob
-        .expect("CiphertextBlob")
-        .into_inner()
 }
 
 /// Decrypt of `blob` that must succeed: (plaintext, KeyId, KeyMaterialId).

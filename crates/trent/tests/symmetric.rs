@@ -238,20 +238,6 @@ async fn try_update_alias(
         .await
 }
 
-async fn describe(kms: &Client, key_id: &str) -> KeyMetadata {
-    kms.describe_key()
-        .key_id(key_id)
-        .send()
-        .await
-        .expect("DescribeKey")
-        .key_metadata
-        .expect("KeyMetadata")
-}
-
-async fn encrypt(kms: &Client, key_id: &str, plaintext: &[u8]) -> Vec<u8> {
-    encrypt_in_context(kms, key_id, plaintext, &[]).await
-}
-
 /// Encrypt of `plaintext` under `key_id` with the encryption context `pairs` (none if empty).
 async fn encrypt_in_context(
     kms: &Client,

@@ -34,6 +34,17 @@ struct SigningRequest {
     kind: MessageKind,
 }
 
+/// What GenerateMac and VerifyMac (`op`) authorize on the key.
+fn mac_access<'a>(op: &'static str, algorithm: &'a Option<String>) -> Access<'a> {
+    Access::with(
+        op,
+        Facts {
+            mac_algorithm: algorithm.as_deref(),
+            ..Facts::default()
+        },
+    )
+}
+
 impl Kms {
     /// The checks of Sign and Verify, in AWS's order: members, key, state, usage, algorithm,
     /// message type and digest length.
@@ -57,8 +68,6 @@ impl Kms {
             .one_of("SigningAlgorithm", algorithm.as_deref(), SIGNING_ALGORITHMS);
         check_grant_tokens(v, grant_tokens);
         v.finish()?;
-        self.before_key_use(caller, grant_tokens, &[key_id.as_deref()])
-            .await?;
         let type_name = message_type.as_deref().unwrap_or("RAW");
         let access = Access::with(
             op,
@@ -68,6 +77,8 @@ impl Kms {
                 ..Facts::default()
             },
         );
+        self.before_key_use(caller, grant_tokens, &[(key_id.as_deref(), &access)])
+            .await?;
         let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         require_usage(&key, keyspec::SIGN_VERIFY, op)?;
@@ -173,13 +184,14 @@ impl Kms {
         check_key_id(&mut v, "KeyId", &req.key_id);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
-        let key = self.resolve_any(
+        let access = Access::new("GetPublicKey");
+        self.before_key_use(
             caller,
-            req.key_id.as_deref().unwrap_or_default(),
-            &Access::new("GetPublicKey"),
-        )?;
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
+        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         let Some(private) = key.private_key() else {
             return Err(KmsError::UnsupportedOperation(format!(
@@ -201,22 +213,16 @@ impl Kms {
         })
     }
 
-    /// The checks of GenerateMac and VerifyMac.
+    /// The checks of GenerateMac and VerifyMac; `access` is [`mac_access`]'s.
     fn mac_key(
         &self,
         caller: &Caller,
         key_id: &Option<String>,
         algorithm: &Option<String>,
-        op: &'static str,
+        access: &Access<'_>,
     ) -> Result<Arc<CachedKey>, KmsError> {
-        let access = Access::with(
-            op,
-            Facts {
-                mac_algorithm: algorithm.as_deref(),
-                ..Facts::default()
-            },
-        );
-        let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), &access)?;
+        let op = access.action;
+        let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), access)?;
         require_enabled(&key)?;
         require_usage(&key, keyspec::GENERATE_VERIFY_MAC, op)?;
         let algorithm = algorithm.as_deref().unwrap_or_default();
@@ -238,9 +244,14 @@ impl Kms {
         check_mac_members(&mut v, &req.message, &req.key_id, &req.mac_algorithm);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
-        let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, "GenerateMac")?;
+        let access = mac_access("GenerateMac", &req.mac_algorithm);
+        self.before_key_use(
+            caller,
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
+        let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, &access)?;
         dry_run(req.dry_run)?;
         let hmac = hmac_key(&key)?;
         self.record_use(&key, "GenerateMac", caller);
@@ -264,9 +275,14 @@ impl Kms {
             .blob_len("Mac", req.mac.as_ref().map(Blob::as_slice), 1, 6144);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
-        let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, "VerifyMac")?;
+        let access = mac_access("VerifyMac", &req.mac_algorithm);
+        self.before_key_use(
+            caller,
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
+        let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, &access)?;
         dry_run(req.dry_run)?;
         let hmac = hmac_key(&key)?;
         if !hmac.verify(
@@ -306,19 +322,20 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         refuse_recipient(&req.recipient)?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
-        let key = self.resolve_any(
+        let access = Access::with(
+            "DeriveSharedSecret",
+            Facts {
+                key_agreement_algorithm: req.key_agreement_algorithm.as_deref(),
+                ..Facts::default()
+            },
+        );
+        self.before_key_use(
             caller,
-            req.key_id.as_deref().unwrap_or_default(),
-            &Access::with(
-                "DeriveSharedSecret",
-                Facts {
-                    key_agreement_algorithm: req.key_agreement_algorithm.as_deref(),
-                    ..Facts::default()
-                },
-            ),
-        )?;
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
+        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         require_usage(&key, keyspec::KEY_AGREEMENT, "DeriveSharedSecret")?;
         let secret = private_key(&key)?
@@ -344,15 +361,11 @@ impl Kms {
         &self,
         caller: &Caller,
         key_id: &Option<String>,
-        op: &'static str,
+        access: &Access<'_>,
     ) -> Result<Arc<CachedKey>, KmsError> {
-        let key = self.resolve_any(
-            caller,
-            key_id.as_deref().unwrap_or_default(),
-            &Access::new(op),
-        )?;
+        let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), access)?;
         require_enabled(&key)?;
-        require_usage(&key, keyspec::ENCAPSULATE_DECAPSULATE, op)?;
+        require_usage(&key, keyspec::ENCAPSULATE_DECAPSULATE, access.action)?;
         Ok(key)
     }
 
@@ -371,9 +384,14 @@ impl Kms {
             );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
-        let key = self.kem_key(caller, &req.key_id, "Encapsulate")?;
+        let access = Access::new("Encapsulate");
+        self.before_key_use(
+            caller,
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
+        let key = self.kem_key(caller, &req.key_id, &access)?;
         dry_run(req.dry_run)?;
         let (ciphertext, secret) = private_key(&key)?.encapsulate()?;
         self.record_use(&key, "Encapsulate", caller);
@@ -412,9 +430,14 @@ impl Kms {
         );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
-        let key = self.kem_key(caller, &req.key_id, "Decapsulate")?;
+        let access = Access::new("Decapsulate");
+        self.before_key_use(
+            caller,
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
+        let key = self.kem_key(caller, &req.key_id, &access)?;
         let private = private_key(&key)?;
         let ciphertext = req.shared_secret_ciphertext_blob.unwrap_or_default();
         if Some(ciphertext.as_slice().len()) != private.kem_ciphertext_len() {
@@ -453,8 +476,6 @@ impl Kms {
             )));
         };
         refuse_recipient(&req.recipient)?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
         let context = req.encryption_context.unwrap_or_default();
         let access = Access::with(
             op,
@@ -465,6 +486,12 @@ impl Kms {
                 ..Facts::default()
             },
         );
+        self.before_key_use(
+            caller,
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
         let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         super::crypto::require_symmetric_encryption(&key, None, op)?;

@@ -14,6 +14,22 @@ use trent_crypto::primitives;
 
 pub(super) const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
+/// What Decrypt (`Decrypt`) and ReEncrypt's source (`ReEncryptFrom`) authorize on the key.
+fn open_access<'a>(
+    action: &'static str,
+    context: &'a EncryptionContext,
+    algorithm: Option<&'a str>,
+) -> Access<'a> {
+    Access::with(
+        action,
+        Facts {
+            encryption_context: some_context(context),
+            encryption_algorithm: Some(algorithm.unwrap_or(SYMMETRIC_DEFAULT)),
+            ..Facts::default()
+        },
+    )
+}
+
 fn incorrect_key() -> KmsError {
     KmsError::IncorrectKey(
         "The key ID in the request does not identify a CMK that can perform this operation.".into(),
@@ -164,14 +180,7 @@ impl Kms {
         algorithm: Option<&str>,
         action: &'static str,
     ) -> Result<Opened, KmsError> {
-        let access = Access::with(
-            action,
-            Facts {
-                encryption_context: some_context(context),
-                encryption_algorithm: Some(algorithm.unwrap_or(SYMMETRIC_DEFAULT)),
-                ..Facts::default()
-            },
-        );
+        let access = open_access(action, context, algorithm);
         let expected = key_id
             .map(|k| self.resolve_any(caller, k, &access))
             .transpose()?;
@@ -254,8 +263,6 @@ impl Kms {
             );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
         let context = req.encryption_context.unwrap_or_default();
         let access = Access::with(
             "Encrypt",
@@ -269,6 +276,12 @@ impl Kms {
                 ..Facts::default()
             },
         );
+        self.before_key_use(
+            caller,
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
         let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         let plaintext = req.plaintext.unwrap_or_default();
@@ -304,12 +317,18 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         refuse_recipient(&req.recipient)?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
+        let context = req.encryption_context.unwrap_or_default();
+        let access = open_access("Decrypt", &context, req.encryption_algorithm.as_deref());
+        self.before_key_use(
+            caller,
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
         let opened = self.open_blob(
             caller,
             req.ciphertext_blob.unwrap_or_default().as_slice(),
-            &req.encryption_context.unwrap_or_default(),
+            &context,
             req.key_id.as_deref(),
             req.encryption_algorithm.as_deref(),
             "Decrypt",
@@ -345,36 +364,43 @@ impl Kms {
         );
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
+        let context = req.destination_encryption_context.unwrap_or_default();
+        let to = Access::with(
+            "ReEncryptTo",
+            Facts {
+                encryption_context: some_context(&context),
+                encryption_algorithm: Some(
+                    req.destination_encryption_algorithm
+                        .as_deref()
+                        .unwrap_or(SYMMETRIC_DEFAULT),
+                ),
+                ..Facts::default()
+            },
+        );
+        let source_context = req.source_encryption_context.unwrap_or_default();
+        let from = open_access(
+            "ReEncryptFrom",
+            &source_context,
+            req.source_encryption_algorithm.as_deref(),
+        );
         self.before_key_use(
             caller,
             &req.grant_tokens,
             &[
-                req.source_key_id.as_deref(),
-                req.destination_key_id.as_deref(),
+                (req.source_key_id.as_deref(), &from),
+                (req.destination_key_id.as_deref(), &to),
             ],
         )
         .await?;
-        let context = req.destination_encryption_context.unwrap_or_default();
         let destination = self.resolve_any(
             caller,
             req.destination_key_id.as_deref().unwrap_or_default(),
-            &Access::with(
-                "ReEncryptTo",
-                Facts {
-                    encryption_context: some_context(&context),
-                    encryption_algorithm: Some(
-                        req.destination_encryption_algorithm
-                            .as_deref()
-                            .unwrap_or(SYMMETRIC_DEFAULT),
-                    ),
-                    ..Facts::default()
-                },
-            ),
+            &to,
         )?;
         let opened = self.open_blob(
             caller,
             req.ciphertext_blob.unwrap_or_default().as_slice(),
-            &req.source_encryption_context.unwrap_or_default(),
+            &source_context,
             req.source_key_id.as_deref(),
             req.source_encryption_algorithm.as_deref(),
             "ReEncryptFrom",
@@ -432,8 +458,6 @@ impl Kms {
             (None, Some(n)) => n as usize,
         };
         refuse_recipient(&req.recipient)?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
         let context = req.encryption_context.unwrap_or_default();
         let access = Access::with(
             action,
@@ -443,6 +467,12 @@ impl Kms {
                 ..Facts::default()
             },
         );
+        self.before_key_use(
+            caller,
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
         let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         require_symmetric_encryption(&key, None, action)?;

@@ -23,6 +23,18 @@ fn check_principal(v: &mut Violations, path: &str, value: Option<&str>) {
         .pattern(path, value, principal_chars_ok, "^[\\w+=,.@:/-]+$");
 }
 
+/// The account of a grant's principal: an account id, or the account of an ARN (none for a
+/// service principal).
+fn principal_account(p: &str) -> Option<&str> {
+    if ids::is_account_id(p) {
+        return Some(p);
+    }
+    match p.splitn(6, ':').collect::<Vec<_>>()[..] {
+        ["arn", _, _, _, account, _] => Some(account),
+        _ => None,
+    }
+}
+
 /// The operations a grant may allow on a key of this spec and usage.
 fn operations_for(key: &CachedKey) -> &'static [&'static str] {
     match key.record.key_usage.as_str() {
@@ -107,23 +119,7 @@ fn list(
 impl Kms {
     /// Read the grant tokens of a request: each must be one trent issued. A token naming a grant
     /// this node has not loaded (made on another node) loads it, so that it works at once.
-    /// What every operation that uses a key named by id, ARN or alias does once its members are
-    /// valid and before it resolves the key: honour the request's grant tokens, and create the
-    /// AWS managed key any of `key_ids` names by its predefined `alias/aws/<service>` alias.
-    pub(crate) async fn before_key_use(
-        &self,
-        caller: &Caller,
-        tokens: &Option<Vec<String>>,
-        key_ids: &[Option<&str>],
-    ) -> Result<(), KmsError> {
-        self.honour_grant_tokens(caller, tokens).await?;
-        for key_id in key_ids.iter().flatten() {
-            self.ensure_aws_managed(caller, key_id).await?;
-        }
-        Ok(())
-    }
-
-    async fn honour_grant_tokens(
+    pub(crate) async fn honour_grant_tokens(
         &self,
         caller: &Caller,
         tokens: &Option<Vec<String>>,
@@ -225,6 +221,19 @@ impl Kms {
         let (key_arn, grant_id) = self
             .write_grants(|kms| {
                 let key = kms.resolve_key(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
+                // An AWS managed key is never used across accounts: no key policy statement
+                // allows a grant to a principal of another account.
+                if key.record.is_aws_managed() {
+                    let outside = |p: &str| principal_account(p) != Some(key.record.account.as_str());
+                    if outside(&grantee) || req.retiring_principal.as_deref().is_some_and(outside) {
+                        return Err(denied_error(
+                            Denied::NoKeyPolicyAllow,
+                            caller,
+                            access.action,
+                            &key.arn,
+                        ));
+                    }
+                }
                 require_enabled(&key)?;
                 let allowed = operations_for(&key);
                 let refused: Vec<&str> = operations

@@ -172,13 +172,14 @@ impl Kms {
         check_key_id(&mut v, "KeyId", &req.key_id);
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
-        self.before_key_use(caller, &req.grant_tokens, &[req.key_id.as_deref()])
-            .await?;
-        let key = self.resolve_any(
+        let access = Access::new("DescribeKey");
+        self.before_key_use(
             caller,
-            req.key_id.as_deref().unwrap_or_default(),
-            &Access::new("DescribeKey"),
-        )?;
+            &req.grant_tokens,
+            &[(req.key_id.as_deref(), &access)],
+        )
+        .await?;
+        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
         Ok(DescribeKeyResponse {
             key_metadata: Some(self.key_metadata(&key)),
         })

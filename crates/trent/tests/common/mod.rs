@@ -11,6 +11,7 @@ use aws_sdk_kms::config::timeout::TimeoutConfig;
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::create_key::builders::CreateKeyFluentBuilder;
+use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::KeyMetadata;
 use std::fmt::Debug;
 use std::io::{BufRead, BufReader, Read};
@@ -73,6 +74,8 @@ fn trent_command(args: &[&str]) -> Command {
             cmd.env_remove(name);
         }
     }
+    // Servers run side by side: each admin listener (metrics, health) takes a free port.
+    cmd.env("TRENT_ADMIN_LISTEN", "127.0.0.1:0");
     cmd
 }
 
@@ -425,6 +428,31 @@ pub async fn created_key(request: CreateKeyFluentBuilder) -> KeyMetadata {
         .expect("CreateKey")
         .key_metadata
         .expect("KeyMetadata")
+}
+
+/// DescribeKey of `key_id` (any form), which must succeed: its KeyMetadata.
+pub async fn describe(kms: &Client, key_id: &str) -> KeyMetadata {
+    kms.describe_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeKey {key_id}: {}", DisplayErrorContext(&e)))
+        .key_metadata
+        .expect("KeyMetadata")
+}
+
+/// Encrypt of `plaintext` under `key_id` with no encryption context and the key's default
+/// algorithm, which must succeed: the ciphertext.
+pub async fn encrypt(kms: &Client, key_id: &str, plaintext: &[u8]) -> Vec<u8> {
+    kms.encrypt()
+        .key_id(key_id)
+        .plaintext(Blob::new(plaintext))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("Encrypt under {key_id}: {}", DisplayErrorContext(&e)))
+        .ciphertext_blob
+        .expect("CiphertextBlob")
+        .into_inner()
 }
 
 // ---------------------------------------------------------------------------------------------
