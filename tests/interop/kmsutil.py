@@ -41,6 +41,7 @@ DEV_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 JSON_11 = "application/x-amz-json-1.1"
 LISTEN_RE = re.compile(r"^trent listening on (https?://127\.0\.0\.1:(\d+))\s*$")
+ADMIN_RE = re.compile(r"^trent admin listening on (http://127\.0\.0\.1:\d+)\s*$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
@@ -115,6 +116,8 @@ class TrentServer:
     args: list[str]
     log_path: Path
     env: dict[str, str] | None = None
+    # Run the server as this uid (and gid, no supplementary groups): needs root.
+    user: int | None = None
     proc: subprocess.Popen | None = None
     endpoint: str = ""
     port: int = 0
@@ -131,6 +134,8 @@ class TrentServer:
         self._log = open(self.log_path, "ab")
         env = clean_env()
         env.setdefault("RUST_BACKTRACE", "1")
+        # Servers run side by side: each admin listener (metrics, health) takes a free port.
+        env["TRENT_ADMIN_LISTEN"] = "127.0.0.1:0"
         if self.env:
             env.update(self.env)
         self.proc = subprocess.Popen(
@@ -141,6 +146,7 @@ class TrentServer:
             env=env,
             text=True,
             bufsize=1,
+            **({"user": self.user, "group": self.user, "extra_groups": []} if self.user is not None else {}),
         )
         found: "queue.Queue[str | None]" = queue.Queue()
 
@@ -173,6 +179,15 @@ class TrentServer:
         self.endpoint = m.group(1)
         self.port = int(m.group(2))
         return self
+
+    @property
+    def admin_endpoint(self) -> str:
+        """The admin listener (metrics, health) the server announced."""
+        for line in self.stdout_lines:
+            m = ADMIN_RE.match(line.strip())
+            if m:
+                return m.group(1)
+        raise AssertionError("the server announced no admin listener: " + "\n".join(self.stdout_lines))
 
     def stderr_tail(self, n: int = 4000) -> str:
         try:

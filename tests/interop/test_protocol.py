@@ -3,6 +3,8 @@ targets, bodies, error shapes, headers, timestamps."""
 
 from __future__ import annotations
 
+import re
+
 import base64
 import json
 import uuid
@@ -189,6 +191,8 @@ def test_region_comes_from_the_credential_scope(dev_endpoint):
     _assert_error(r, "NotFoundException", message=not_found_key_message(md["KeyId"]))
 
 
-def test_dev_server_announces_itself_in_one_line(dev_server):
-    # `trent serve --dev` prints exactly one line to stdout once it is bound.
-    assert dev_server.stdout_lines == [f"trent listening on {dev_server.endpoint}"]
+def test_dev_server_announces_itself_in_two_lines(dev_server):
+    # `trent serve --dev` prints its admin listener, then its API endpoint once both are bound.
+    assert len(dev_server.stdout_lines) == 2
+    assert re.fullmatch(r"trent admin listening on http://127\.0\.0\.1:\d+", dev_server.stdout_lines[0])
+    assert dev_server.stdout_lines[1] == f"trent listening on {dev_server.endpoint}"

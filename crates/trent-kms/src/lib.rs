@@ -12,6 +12,7 @@ pub mod error;
 pub mod grant;
 pub mod identity;
 pub mod ids;
+pub mod inventory;
 pub mod keypool;
 pub mod keyspec;
 pub mod lifecycle;

@@ -5,7 +5,9 @@
 //! around the whole of it.
 
 use crate::dispatch;
+use crate::metrics::Metrics;
 use crate::sigv4::{self, SigningKeyCache};
+use crate::trail;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -20,6 +22,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+use trent_audit::AuditLog;
 use trent_kms::{Caller, Kms, KmsError, Principals};
 
 /// Dev mode: any credentials are accepted and mapped to one account.
@@ -54,6 +58,9 @@ pub struct App {
     pub kms: Arc<Kms>,
     pub principals: Arc<Principals>,
     pub options: ServerOptions,
+    /// Every request is recorded here before it is answered (none: no audit log).
+    pub audit: Option<Arc<AuditLog>>,
+    pub metrics: Arc<Metrics>,
     signing_keys: SigningKeyCache,
 }
 
@@ -63,9 +70,45 @@ impl App {
             kms,
             principals,
             options,
+            audit: None,
+            metrics: Arc::new(Metrics::new()),
             signing_keys: SigningKeyCache::default(),
         }
     }
+
+    pub fn with_audit(mut self, audit: Option<Arc<AuditLog>>) -> Self {
+        self.audit = audit;
+        self
+    }
+}
+
+/// The answer when the audit log cannot take a record: the request is refused (or, if it was
+/// already carried out when its record failed, reported as failed), and the client retries.
+fn audit_unavailable() -> KmsError {
+    KmsError::Internal("The audit log cannot be written. Retry the request.".into())
+}
+
+/// Run the scheduled work and record what it did. While the audit log cannot be written the
+/// work waits: nothing happens that would go unrecorded.
+pub async fn run_scheduled_audited(
+    kms: &Kms,
+    audit: Option<&AuditLog>,
+) -> Result<trent_kms::lifecycle::ScheduleReport, KmsError> {
+    if audit.is_some_and(|a| !a.is_healthy()) {
+        return Err(audit_unavailable());
+    }
+    let report = kms.run_scheduled().await?;
+    if let Some(audit) = audit {
+        for record in trail::schedule_events(&report, OffsetDateTime::now_utc()) {
+            if audit.append(record).await.is_err() {
+                tracing::error!(
+                    "an event of the scheduled work could not be recorded in the audit log"
+                );
+                return Err(audit_unavailable());
+            }
+        }
+    }
+    Ok(report)
 }
 
 type Body = Full<Bytes>;
@@ -183,7 +226,12 @@ enum Accepted {
 
 /// Read, bound and authenticate a request: everything a slow or hostile client controls, and so
 /// what the request timeout covers.
-async fn accept(app: &App, req: Request<Incoming>, peer: Peer) -> Result<Accepted, KmsError> {
+async fn accept(
+    app: &App,
+    req: Request<Incoming>,
+    peer: Peer,
+    seen_body: &mut Bytes,
+) -> Result<Accepted, KmsError> {
     let (parts, body) = req.into_parts();
     let too_large = parts
         .headers
@@ -211,7 +259,7 @@ async fn accept(app: &App, req: Request<Incoming>, peer: Peer) -> Result<Accepte
                     })?;
                 app.kms.clock.advance(seconds);
                 // What fell due in the skipped time is done before the answer.
-                app.kms.run_scheduled().await?;
+                run_scheduled_audited(&app.kms, app.audit.as_deref()).await?;
                 let now = app.kms.clock.now();
                 return Ok(Accepted::Done(
                     serde_json::json!({ "Now": now }).to_string().into_bytes(),
@@ -230,6 +278,7 @@ async fn accept(app: &App, req: Request<Incoming>, peer: Peer) -> Result<Accepte
         .and_then(dispatch::operation)
         .ok_or(KmsError::UnknownOperation)?;
     let body = read_body(app, body).await?;
+    *seen_body = body.clone();
     let mut caller = authenticate(app, &parts, &body).await?;
     caller.source_ip = Some(peer.ip);
     caller.secure_transport = peer.tls;
@@ -243,22 +292,64 @@ pub struct Peer {
     pub tls: bool,
 }
 
-/// Answer one request, whatever happens.
+/// Answer one request, whatever happens, once its audit record is durable; count it.
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: Peer) -> Response<Body> {
+    let started = std::time::Instant::now();
     let request_id = new_request_id();
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let accepted =
-        match tokio::time::timeout(app.options.request_timeout, accept(&app, req, peer)).await {
-            Ok(r) => r,
-            Err(_) => Err(KmsError::RequestTimeout),
-        };
-    let result = match accepted {
-        Ok(Accepted::Done(body)) => Ok(body),
+    // Every log line of the request, in whatever task, carries its id.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let (status, error, response, event_name) =
+        answer(&app, req, peer, request_id).instrument(span).await;
+    app.metrics
+        .observe_request(&event_name, error, status, started.elapsed());
+    response
+}
+
+/// The answer to one request, its status, its error name and what the audit record calls it.
+async fn answer(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    peer: Peer,
+    request_id: String,
+) -> (u16, Option<&'static str>, Response<Body>, String) {
+    let time = OffsetDateTime::now_utc();
+    let header = |name: http::header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let target =
+        header(http::header::HeaderName::from_static("x-amz-target")).unwrap_or_else(|| "-".into());
+    let user_agent = header(http::header::USER_AGENT);
+    let signed = sigv4::parse_authorization(req.headers()).ok();
+    // What the record calls the request: its operation, a dev endpoint's path, or the target
+    // as sent (bounded).
+    let event_name: String = match dispatch::operation(&target) {
+        Some(op) => op.to_string(),
+        None if req.uri().path() != "/" => req.uri().path().chars().take(128).collect(),
+        None => target.chars().take(128).collect(),
+    };
+    let fail = |e: KmsError, event_name: String| {
+        let resp = error_response(&e, &request_id);
+        (e.status(), Some(e.name()), resp, event_name)
+    };
+    if app.audit.as_ref().is_some_and(|a| !a.is_healthy()) {
+        // Fail closed: nothing is done that could not be recorded.
+        return fail(audit_unavailable(), event_name);
+    }
+    let mut body = Bytes::new();
+    let accepted = match tokio::time::timeout(
+        app.options.request_timeout,
+        accept(app, req, peer, &mut body),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(KmsError::RequestTimeout),
+    };
+    let (result, caller) = match accepted {
+        Ok(Accepted::Done(body)) => (Ok(body), None),
         // The operation runs as a task of its own: if the client goes away, its store write and
         // the in-memory view stay together instead of being cut apart by a dropped future.
         Ok(Accepted::Operation {
@@ -268,32 +359,95 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: Peer) -> Respon
         }) => {
             caller.request_id = Some(request_id.clone());
             let app = app.clone();
-            tokio::spawn(async move { dispatch::dispatch(&app.kms, &caller, op, &body).await })
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "operation task failed");
+            tokio::spawn(
+                async move {
+                    let result = dispatch::dispatch(&app.kms, &caller, op, &body).await;
+                    (result, Some(caller))
+                }
+                .in_current_span(),
+            )
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "operation task failed");
+                (
                     Err(KmsError::Internal(
                         "An internal error occurred. Retry the request.".into(),
-                    ))
-                })
+                    )),
+                    None,
+                )
+            })
         }
-        Err(e) => Err(e),
+        Err(e) => (Err(e), None),
     };
+    let crypto = trail::is_cryptographic(&event_name);
+    // The response as JSON, for the audit record and the per-key counters.
+    let parsed = match &result {
+        Ok(bytes) if !bytes.is_empty() && (app.audit.is_some() || crypto) => {
+            serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null)
+        }
+        _ => serde_json::Value::Null,
+    };
+    if let Some(audit) = &app.audit {
+        let record = trail::request_record(&trail::RequestEvent {
+            request_id: &request_id,
+            time,
+            event_name: &event_name,
+            caller: caller.as_ref(),
+            access_key_id: signed.as_ref().map(|a| a.access_key_id.as_str()),
+            region: signed.as_ref().map(|a| a.region.as_str()),
+            source_ip: peer.ip,
+            user_agent: user_agent.as_deref(),
+            request_body: &body,
+            outcome: result.as_ref().map(|_| &parsed),
+        });
+        if audit.append(record).await.is_err() {
+            tracing::error!(target, "the request's audit record could not be written");
+            return fail(audit_unavailable(), event_name);
+        }
+    }
     match result {
         Ok(body) => {
-            tracing::debug!(request_id, target, status = 200, "request");
-            json_response(200, &request_id, body)
+            if crypto {
+                count_key_use(&app.metrics, &event_name, &parsed);
+            }
+            tracing::debug!(target, status = 200, "request");
+            (200, None, json_response(200, &request_id, body), event_name)
         }
         Err(e) => {
             tracing::debug!(
-                request_id,
                 target,
                 status = e.status(),
                 error = e.name(),
                 "request failed"
             );
-            error_response(&e, &request_id)
+            fail(e, event_name)
         }
+    }
+}
+
+/// Count a successful cryptographic operation against the key ARN(s) its response names (never
+/// the KeyId the caller sent, so that clients cannot make series at will).
+fn count_key_use(metrics: &Metrics, operation: &str, response: &serde_json::Value) {
+    let arn = |member: &str| response[member].as_str().filter(|s| s.starts_with("arn:"));
+    match dispatch::ALL_OPERATIONS
+        .iter()
+        .copied()
+        .find(|op| *op == operation)
+    {
+        Some("ReEncrypt") => {
+            if let Some(a) = arn("SourceKeyId") {
+                metrics.observe_key_use(a, "ReEncryptFrom");
+            }
+            if let Some(a) = arn("KeyId") {
+                metrics.observe_key_use(a, "ReEncryptTo");
+            }
+        }
+        Some(op) => {
+            if let Some(a) = arn("KeyId") {
+                metrics.observe_key_use(a, op);
+            }
+        }
+        None => {}
     }
 }
 

@@ -3,8 +3,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod dispatch;
 pub mod http;
+pub mod metrics;
 pub mod sigv4;
+pub mod trail;
 
-pub use http::{App, DevMode, ServerOptions, serve, tls_acceptor};
+pub use admin::{AdminState, Readiness, serve_admin};
+pub use http::{App, DevMode, ServerOptions, run_scheduled_audited, serve, tls_acceptor};
+pub use metrics::{Metrics, Scrape};

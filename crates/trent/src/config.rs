@@ -74,6 +74,30 @@ pub struct ServeArgs {
     /// Log format: text or json. Default text.
     #[arg(long, env = "TRENT_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Write the audit log. Default true (false with --in-memory unless --audit-dir is given).
+    #[arg(long, env = "TRENT_AUDIT", num_args = 0..=1, default_missing_value = "true")]
+    pub audit: Option<bool>,
+    /// Audit log directory. Default <data-dir>/audit.
+    #[arg(long, env = "TRENT_AUDIT_DIR")]
+    pub audit_dir: Option<PathBuf>,
+    /// An audit file is closed and signed once it holds this many bytes. Default 67108864.
+    #[arg(long, env = "TRENT_AUDIT_MAX_FILE_BYTES")]
+    pub audit_max_file_bytes: Option<u64>,
+    /// ...or once it has been open this many seconds. Default 3600.
+    #[arg(long, env = "TRENT_AUDIT_MAX_FILE_AGE_SECS")]
+    pub audit_max_file_age_secs: Option<u64>,
+    /// Seconds between signed digests of the open audit file while records come in. Default 300.
+    #[arg(long, env = "TRENT_AUDIT_DIGEST_INTERVAL_SECS")]
+    pub audit_digest_interval_secs: Option<u64>,
+    /// Also write every audit record to standard output. Default false.
+    #[arg(long, env = "TRENT_AUDIT_STDOUT", num_args = 0..=1, default_missing_value = "true")]
+    pub audit_stdout: Option<bool>,
+    /// Algorithm of the audit signing key made on first start: ED25519 or ECDSA_P256.
+    #[arg(long, env = "TRENT_AUDIT_SIGNING_KEY_SPEC")]
+    pub audit_signing_key_spec: Option<String>,
+    /// Address of the admin listener (metrics and health), or "off". Default 127.0.0.1:9464.
+    #[arg(long, env = "TRENT_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
 }
 
 /// The TOML file: every setting, by the flag's name with underscores.
@@ -97,6 +121,14 @@ pub struct FileConfig {
     pub deletion_check_secs: Option<u64>,
     pub key_pool_size: Option<usize>,
     pub log_format: Option<String>,
+    pub audit: Option<bool>,
+    pub audit_dir: Option<PathBuf>,
+    pub audit_max_file_bytes: Option<u64>,
+    pub audit_max_file_age_secs: Option<u64>,
+    pub audit_digest_interval_secs: Option<u64>,
+    pub audit_stdout: Option<bool>,
+    pub audit_signing_key_spec: Option<String>,
+    pub admin_listen: Option<String>,
     /// Principals the server makes sure exist at start, with their access keys and policies.
     #[serde(default)]
     pub principals: Vec<ConfigPrincipal>,
@@ -151,6 +183,23 @@ pub struct Settings {
     pub key_pool_size: usize,
     pub log_format: String,
     pub principals: Vec<ConfigPrincipal>,
+    /// None: no audit log.
+    pub audit: Option<AuditSettings>,
+    /// None: no admin listener.
+    pub admin_listen: Option<SocketAddr>,
+}
+
+/// Where and how the audit log is written.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub dir: PathBuf,
+    /// The sealed signing key; None with an in-memory store (a key for this run only).
+    pub signing_key_file: Option<PathBuf>,
+    pub signing_key_spec: trent_audit::AuditKeySpec,
+    pub max_file_bytes: u64,
+    pub max_file_age_secs: u64,
+    pub digest_interval_secs: u64,
+    pub stdout: bool,
 }
 
 pub fn resolve_store(args: &StoreArgs, file: &FileConfig, in_memory: bool) -> StoreSettings {
@@ -235,7 +284,61 @@ impl Settings {
                 "--log-format: '{log_format}' is neither text nor json"
             ));
         }
+        let audit_dir = args.audit_dir.or(file.audit_dir);
+        let audit_on = args
+            .audit
+            .or(file.audit)
+            .unwrap_or(!store.in_memory || audit_dir.is_some());
+        let spec_name = args
+            .audit_signing_key_spec
+            .or(file.audit_signing_key_spec)
+            .unwrap_or_else(|| "ED25519".into());
+        let signing_key_spec =
+            trent_audit::AuditKeySpec::from_name(&spec_name).ok_or_else(|| {
+                format!("--audit-signing-key-spec: '{spec_name}' is neither ED25519 nor ECDSA_P256")
+            })?;
+        let audit = match (audit_on, audit_dir) {
+            (false, _) => None,
+            (true, None) if store.in_memory => {
+                return Err("--in-memory keeps no files: give --audit-dir for the audit log, or --audit false".into());
+            }
+            (true, dir) => Some(AuditSettings {
+                dir: dir.unwrap_or_else(|| store.data_dir.join("audit")),
+                signing_key_file: (!store.in_memory)
+                    .then(|| store.data_dir.join("audit-signing-key")),
+                signing_key_spec,
+                max_file_bytes: args
+                    .audit_max_file_bytes
+                    .or(file.audit_max_file_bytes)
+                    .unwrap_or(64 * 1024 * 1024)
+                    .max(1),
+                max_file_age_secs: args
+                    .audit_max_file_age_secs
+                    .or(file.audit_max_file_age_secs)
+                    .unwrap_or(3600)
+                    .max(1),
+                digest_interval_secs: args
+                    .audit_digest_interval_secs
+                    .or(file.audit_digest_interval_secs)
+                    .unwrap_or(300)
+                    .max(1),
+                stdout: args.audit_stdout.or(file.audit_stdout).unwrap_or(false),
+            }),
+        };
+        let admin_text = args
+            .admin_listen
+            .or(file.admin_listen)
+            .unwrap_or_else(|| "127.0.0.1:9464".into());
+        let admin_listen = if admin_text == "off" {
+            None
+        } else {
+            Some(admin_text.parse::<SocketAddr>().map_err(|_| {
+                format!("--admin-listen: '{admin_text}' is neither an address such as 127.0.0.1:9464 nor off")
+            })?)
+        };
         Ok(Settings {
+            audit,
+            admin_listen,
             store,
             listen,
             dev,

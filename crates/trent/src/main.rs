@@ -1,8 +1,9 @@
-//! The `trent` binary: `serve`, `principal` (admin of access keys on a data directory) and
-//! `bench` (a SigV4-signing load generator).
+//! The `trent` binary: `serve`, `principal` (admin of access keys on a data directory),
+//! `audit` (verify an audit log) and `bench` (a SigV4-signing load generator).
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod bench;
 mod config;
 mod principal;
@@ -28,6 +29,8 @@ enum Command {
     Serve(config::ServeArgs),
     /// Create, list and delete principals (access keys) on a data directory.
     Principal(principal::PrincipalArgs),
+    /// Verify an audit log; print the public key that checks it.
+    Audit(audit::AuditArgs),
     /// Load-test a running trent (or any KMS endpoint) with SigV4-signed requests.
     Bench(bench::BenchArgs),
 }
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Principal(args) => principal::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Audit(args) => audit::run(args).await,
         }
     });
     match result {

@@ -11,8 +11,10 @@ use trent_server::{App, DevMode, ServerOptions};
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a terminal: a log file or collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().try_init()
@@ -110,7 +112,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             .with_node_id(node_id(&settings)),
     );
     kms.clock.advance(settings.dev_clock_offset_secs);
-    let principals = Arc::new(Principals::new(store, root));
+    let principals = Arc::new(Principals::new(store, root.clone()));
     principals.refresh().await.map_err(|e| e.to_string())?;
     // Decided before the config file's principals are added: a new data directory gets its
     // admin whatever principals the file names.
@@ -155,11 +157,16 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         }
     }
 
+    let audit = match &settings.audit {
+        Some(a) => Some(Arc::new(open_audit(a, &root, &node_id(&settings))?)),
+        None => None,
+    };
     // Work that fell due while the server was down (deletion windows, rotations, expiry) is
     // done now, before serving.
-    run_scheduled(&kms).await;
+    run_scheduled(&kms, audit.as_deref()).await;
     let scheduler = {
         let kms = kms.clone();
+        let audit = audit.clone();
         let every = Duration::from_secs(settings.deletion_check_secs);
         tokio::spawn(async move {
             loop {
@@ -167,7 +174,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
                     _ = tokio::time::sleep(every) => {}
                     _ = kms.wake.notified() => {}
                 }
-                run_scheduled(&kms).await;
+                run_scheduled(&kms, audit.as_deref()).await;
             }
         })
     };
@@ -191,12 +198,35 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         }),
         max_connections: settings.max_connections,
     };
-    let app = Arc::new(App::new(kms.clone(), principals, options));
+    let app = Arc::new(App::new(kms.clone(), principals, options).with_audit(audit.clone()));
+    let admin = match settings.admin_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (--admin-listen): {e}"))?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            let state = Arc::new(trent_server::AdminState {
+                kms: kms.clone(),
+                metrics: app.metrics.clone(),
+                audit: audit.clone(),
+            });
+            println!("trent admin listening on http://{bound}");
+            Some(tokio::spawn(trent_server::serve_admin(
+                listener,
+                state,
+                std::future::pending(),
+            )))
+        }
+        None => None,
+    };
     println!("trent listening on {endpoint}");
     let _ = std::io::stdout().flush();
     tracing::info!(%endpoint, dev = settings.dev, in_memory = settings.store.in_memory, "serving");
     trent_server::serve(listener, app, tls, shutdown_signal()).await;
     scheduler.abort();
+    if let Some(a) = admin {
+        a.abort();
+    }
     // Uses seen since the last run are not lost on a clean stop.
     if let Err(e) = kms.flush_usage().await {
         tracing::error!(error = %e, "could not flush last-use records");
@@ -204,6 +234,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     kms.release_scheduler().await;
     if let Some(r) = refresher {
         r.abort();
+    }
+    if let Some(a) = &audit {
+        // The open file is signed: a clean stop leaves nothing to repair.
+        a.close().await;
     }
     tracing::info!("stopped");
     Ok(())
@@ -218,9 +252,29 @@ fn node_id(settings: &Settings) -> String {
     format!("{host}:{}", settings.store.data_dir.display())
 }
 
-/// One run of the scheduled work, logged.
-async fn run_scheduled(kms: &Kms) {
-    match kms.run_scheduled().await {
+/// Open the audit log: its signing key (sealed under the root key in the data directory, or made
+/// for this run only with an in-memory store), its directory, and the writer.
+fn open_audit(
+    a: &crate::config::AuditSettings,
+    root: &Arc<dyn trent_crypto::RootKey>,
+    node: &str,
+) -> Result<trent_audit::AuditLog, String> {
+    let signer = match &a.signing_key_file {
+        Some(path) => trent_audit::load_or_create_signer(path, root.as_ref(), a.signing_key_spec)?,
+        None => trent_audit::AuditSigner::generate(a.signing_key_spec)?.0,
+    };
+    let mut config = trent_audit::AuditConfig::new(a.dir.clone(), node);
+    config.max_file_bytes = a.max_file_bytes;
+    config.max_file_age = Duration::from_secs(a.max_file_age_secs);
+    config.digest_interval = Duration::from_secs(a.digest_interval_secs);
+    config.stdout = a.stdout;
+    tracing::info!(dir = %a.dir.display(), key_id = signer.key_id(), algorithm = signer.spec().name(), "audit log");
+    trent_audit::AuditLog::open(config, signer).map_err(|e| format!("audit log: {e}"))
+}
+
+/// One run of the scheduled work, recorded in the audit log and logged.
+async fn run_scheduled(kms: &Kms, audit: Option<&trent_audit::AuditLog>) {
+    match trent_server::run_scheduled_audited(kms, audit).await {
         Ok(r) => tracing::debug!(
             leader = r.leader,
             destroyed = r.destroyed.len(),
