@@ -20,7 +20,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 use trent_audit::AuditLog;
@@ -451,17 +452,16 @@ fn count_key_use(metrics: &Metrics, operation: &str, response: &serde_json::Valu
     }
 }
 
-/// Serve connections from `listener` until `shutdown` completes.
-pub async fn serve(
+/// Accept connections from `listener` until `shutdown` completes, at most `max` served at once
+/// (more wait in the listen backlog): each goes to `serve_one` with the permit holding its slot.
+pub(crate) async fn accept_loop(
     listener: TcpListener,
-    app: Arc<App>,
-    tls: Option<TlsAcceptor>,
+    max: usize,
     shutdown: impl Future<Output = ()>,
+    mut serve_one: impl FnMut(TcpStream, SocketAddr, OwnedSemaphorePermit),
 ) {
     tokio::pin!(shutdown);
-    let slots = Arc::new(tokio::sync::Semaphore::new(
-        app.options.max_connections.max(1),
-    ));
+    let slots = Arc::new(tokio::sync::Semaphore::new(max.max(1)));
     loop {
         let permit = tokio::select! {
             _ = &mut shutdown => break,
@@ -481,6 +481,19 @@ pub async fn serve(
                 }
             },
         };
+        serve_one(stream, remote, permit);
+    }
+}
+
+/// Serve connections from `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let max = app.options.max_connections;
+    accept_loop(listener, max, shutdown, |stream, remote, permit| {
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let tls = tls.clone();
@@ -499,7 +512,8 @@ pub async fn serve(
                 None => serve_connection(TokioIo::new(stream), app, remote, false).await,
             }
         });
-    }
+    })
+    .await
 }
 
 async fn serve_connection<I>(io: I, app: Arc<App>, remote: SocketAddr, tls: bool)
