@@ -9,8 +9,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -141,6 +143,7 @@ def test_every_request_has_one_record_in_the_cloudtrail_shape(srv):
     assert w["errorCode"] == "InvalidSignatureException"
     assert w["userIdentity"] == {"type": "Unknown", "accessKeyId": ADMIN.access_key}
     assert w["eventName"] == "ListKeys"
+    assert w["requestParameters"] is None  # nothing an anonymous caller sends is kept
     assert rec["unknown_op"]["errorCode"] == "UnknownOperationException"
     assert rec["unknown_op"]["eventName"] == "TrentService.NoSuchOperation"
 
@@ -232,6 +235,39 @@ def test_verify_names_an_edited_record_and_public_key_prints_the_key(srv):
     assert "the audit log in" in r.stderr and "has been changed" in r.stderr
 
 
+def list_keys(endpoint: str) -> list[dict]:
+    r = kms_call(endpoint, "ListKeys", {"Limit": 1000})
+    assert r.status == 200, r.body
+    return r.json()["Keys"]
+
+
+def test_a_client_that_hangs_up_does_not_escape_the_log(tmp_path):
+    """The request runs to its end, record included, whether or not anyone waits for the answer.
+    An RSA-4096 CreateKey with no key pool takes a second or so: the client hangs up meanwhile."""
+    data = tmp_path / "data"
+    server = TrentServer(["serve", "--dev", "--data-dir", str(data), "--listen", "127.0.0.1:0",
+                          "--key-pool-size", "0"], tmp_path / "log").start()
+    try:
+        body = json.dumps({"Description": "asked and abandoned", "KeySpec": "RSA_4096",
+                           "KeyUsage": "SIGN_VERIFY"}).encode()
+        host, port = server.endpoint.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
+                         b"X-Amz-Target: TrentService.CreateKey\r\n"
+                         b"Content-Type: application/x-amz-json-1.1\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            time.sleep(0.2)
+        # Gone before the answer: the key is made all the same, and so is its record.
+        assert wait_until(lambda: len(list_keys(server.endpoint)) == 1, timeout=30)
+        [key] = list_keys(server.endpoint)
+        assert wait_until(lambda: any(r["eventName"] == "CreateKey" for r in records(data / "audit")), timeout=5)
+    finally:
+        server.stop()
+    [rec] = [r for r in records(data / "audit") if r["eventName"] == "CreateKey"]
+    assert rec["responseElements"]["keyMetadata"]["keyId"] == key["KeyId"]
+    assert rec["requestParameters"]["description"] == "asked and abandoned"
+
+
 def test_fail_closed_when_the_audit_directory_cannot_be_written(tmp_path):
     """Mid-load, the audit directory stops taking writes: requests fail with a retryable 500 and
     /readyz says the audit log is not writable; once it is writable again, service resumes. No
@@ -269,6 +305,7 @@ def test_fail_closed_when_the_audit_directory_cannot_be_written(tmp_path):
             w.start()
         assert wait_until(lambda: sum(1 for r in results if r[0] == 200) >= 20, timeout=10)
         assert readyz() == (200, {"store": True, "rootKey": True, "audit": True})
+        keys_before = len(list_keys(server.endpoint))
 
         os.chmod(audit, 0o500)
         assert wait_until(lambda: readyz()[0] == 503, timeout=10)
@@ -279,9 +316,13 @@ def test_fail_closed_when_the_audit_directory_cannot_be_written(tmp_path):
         assert all(r[0] == 500 for r in after), {r[0] for r in after}
         assert {(r[2], r[3]) for r in after} == {
             ("KMSInternalException", "The audit log cannot be written. Retry the request.")}
+        # A change asked for now has no effect.
+        r = kms_call(server.endpoint, "CreateKey", {"Description": "during the outage"})
+        assert (r.status, r.error_code) == (500, "KMSInternalException")
 
         os.chmod(audit, 0o700)
         assert wait_until(lambda: readyz()[0] == 200, timeout=10)
+        assert len(list_keys(server.endpoint)) == keys_before
         resumed = len(results)
         assert wait_until(lambda: sum(1 for r in results[resumed:] if r[0] == 200) >= 20, timeout=10)
     finally:

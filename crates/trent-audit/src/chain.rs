@@ -1,7 +1,6 @@
 //! The hash chain: each line carries its sequence number and the SHA-256 of the line before it.
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use trent_crypto::primitives::sha256;
 
 /// The `previousHash` of the very first record.
@@ -12,19 +11,26 @@ pub fn hash_line(line: &[u8]) -> String {
     hex::encode(sha256(line))
 }
 
-/// The record as one line, with `"trentChain":{"sequence":..,"previousHash":..}` as its last
-/// member.
-pub fn seal(record: &Map<String, Value>, sequence: u64, previous_hash: &str) -> String {
-    // A map of strings to values always serializes.
-    let mut line = serde_json::to_string(record).unwrap_or_else(|_| "{}".into());
-    let chain = format!(
-        "\"trentChain\":{{\"sequence\":{sequence},\"previousHash\":\"{previous_hash}\"}}}}"
-    );
-    line.pop(); // the closing brace
-    if !record.is_empty() {
+/// The record (a serialized JSON object, `{...}`) as one line, with
+/// `"trentChain":{"sequence":..,"previousHash":..}` as its last member.
+pub fn seal(object_json: &str, sequence: u64, previous_hash: &str) -> String {
+    let body = object_json
+        .trim()
+        .strip_prefix('{')
+        .and_then(|b| b.strip_suffix('}'))
+        .unwrap_or("")
+        .trim();
+    let mut line = String::with_capacity(body.len() + 128);
+    line.push('{');
+    line.push_str(body);
+    if !body.is_empty() {
         line.push(',');
     }
-    line.push_str(&chain);
+    line.push_str("\"trentChain\":{\"sequence\":");
+    line.push_str(&sequence.to_string());
+    line.push_str(",\"previousHash\":\"");
+    line.push_str(previous_hash);
+    line.push_str("\"}}");
     line
 }
 
@@ -55,8 +61,11 @@ mod tests {
 
     #[test]
     fn a_sealed_line_reads_back() {
-        let obj = |v: Value| v.as_object().unwrap().clone();
-        let line = seal(&obj(json!({"eventName": "Encrypt"})), 7, GENESIS_HASH);
+        let line = seal(
+            &json!({"eventName": "Encrypt"}).to_string(),
+            7,
+            GENESIS_HASH,
+        );
         assert_eq!(
             line,
             format!(
@@ -64,7 +73,7 @@ mod tests {
             )
         );
         assert_eq!(read_chain(line.as_bytes()), Some((7, GENESIS_HASH.into())));
-        let empty = seal(&Map::new(), 1, GENESIS_HASH);
+        let empty = seal("{}", 1, GENESIS_HASH);
         assert_eq!(read_chain(empty.as_bytes()).unwrap().0, 1);
         assert!(read_chain(b"{\"eventName\":\"x\"}").is_none());
         assert!(read_chain(b"not json").is_none());

@@ -257,12 +257,43 @@ pub fn verify_dir(dir: &Path, key: Option<&AuditPublicKey>) -> Result<Report, St
         }
         previous_file = Some(name.clone());
     }
-    if !logs.is_empty() && !statements.iter().any(|s| s.holder == HEAD_FILE) {
-        report.problem(
+    match statements.iter().find(|s| s.holder == HEAD_FILE) {
+        None if !report.problems.iter().any(|p| p.file == HEAD_FILE) => report.problem(
             HEAD_FILE,
             None,
             "missing: the end of the log cannot be checked without it".into(),
-        );
+        ),
+        None => {}
+        Some(head) => {
+            let h = &head.attestation;
+            if !h.file.is_empty() && !logs.values().any(|n| *n == h.file) {
+                report.problem(
+                    &h.file,
+                    None,
+                    format!(
+                        "missing: {HEAD_FILE} names it, holding records up to {}",
+                        h.last_sequence
+                    ),
+                );
+            }
+            // Every close moves the head to the file it closed: a head behind a signed file
+            // is an older head put back.
+            if let Some(newer) = statements
+                .iter()
+                .filter(|s| s.attestation.kind == "file")
+                .max_by_key(|s| s.attestation.last_sequence)
+                .filter(|s| s.attestation.last_sequence > h.last_sequence)
+            {
+                report.problem(
+                    HEAD_FILE,
+                    None,
+                    format!(
+                        "replaced by an older one: it ends at record {}, {} ends at {}",
+                        h.last_sequence, newer.holder, newer.attestation.last_sequence
+                    ),
+                );
+            }
+        }
     }
     // A statement naming records beyond the end: the end was cut off.
     if let Some(s) = statements

@@ -6,16 +6,16 @@ use crate::attest::Attestation;
 use crate::chain::{GENESIS_HASH, hash_line, read_chain, seal};
 use crate::signer::AuditSigner;
 use crate::{HEAD_FILE, PUBLIC_KEY_FILE, log_file_name, parse_log_file_name};
+use aws_lc_rs::digest;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use trent_crypto::primitives::sha256;
 
 /// Where and how the log is written.
 #[derive(Debug, Clone)]
@@ -64,6 +64,8 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
 #[derive(Debug, Default)]
 pub struct AuditStats {
     healthy: AtomicBool,
+    /// Set by close: nothing more is taken, and the writer does not try to recover.
+    closing: AtomicBool,
     queued: AtomicU64,
     records: AtomicU64,
     batches: AtomicU64,
@@ -124,7 +126,10 @@ impl AuditStats {
 type Reply = oneshot::Sender<Result<(), AuditError>>;
 
 enum Msg {
-    Record(Map<String, Value>, Reply),
+    /// A record, serialized (a JSON object).
+    Record(String, Reply),
+    /// Answered once every record sent before it is durable and the log is writable.
+    Barrier(Reply),
     Close(oneshot::Sender<()>),
 }
 
@@ -137,8 +142,9 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Open the log in `config.dir` (made if missing): pick up the chain where the last run left
-    /// it, sign the file that run left open, and start the writer thread.
+    /// Open the log in `config.dir` (made if missing): check the newest file against the signed
+    /// head and pick up the chain where the last run left it, sign the file that run left open,
+    /// and start the writer thread.
     pub fn open(config: AuditConfig, signer: AuditSigner) -> Result<Self, String> {
         let dir = &config.dir;
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -160,7 +166,12 @@ impl AuditLog {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("trent-audit".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || {
+                let stats = writer.stats.clone();
+                writer.run(rx);
+                // Whatever ended the writer, nothing is written from now on.
+                stats.healthy.store(false, Ordering::Release);
+            })
             .map_err(|e| e.to_string())?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
@@ -171,10 +182,54 @@ impl AuditLog {
 
     /// Add `record` to the log; returns once it is durable (or failed to be).
     pub async fn append(&self, record: Map<String, Value>) -> Result<(), AuditError> {
+        // Serialized here, on the caller's task, not on the one writer thread.
+        let json = serde_json::to_string(&record).unwrap_or_else(|_| "{}".into());
+        self.append_json(json).await
+    }
+
+    /// Add a record already serialized (a JSON object); returns once it is durable.
+    pub async fn append_json(&self, record: String) -> Result<(), AuditError> {
         let (reply, done) = oneshot::channel();
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        if !self.send(Msg::Record(record, reply)) {
+        if !self.is_healthy() || !self.send(Msg::Record(record, reply)) {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(AuditError::Unwritable);
+        }
+        done.await.unwrap_or(Err(AuditError::Closed))
+    }
+
+    /// Add several records together; returns once all are durable, or with the first failure.
+    pub async fn append_all(&self, records: Vec<Map<String, Value>>) -> Result<(), AuditError> {
+        let mut waiting = Vec::with_capacity(records.len());
+        for record in records {
+            let (reply, done) = oneshot::channel();
+            let json = serde_json::to_string(&record).unwrap_or_else(|_| "{}".into());
+            self.stats.queued.fetch_add(1, Ordering::Relaxed);
+            if !self.send(Msg::Record(json, reply)) {
+                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                return Err(AuditError::Closed);
+            }
+            waiting.push(done);
+        }
+        let mut result = Ok(());
+        for done in waiting {
+            let r = done.await.unwrap_or(Err(AuditError::Closed));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+
+    /// Returns once every record appended before it is durable, and only if the log is
+    /// writable: what a change waits for before it is committed, so that nothing takes effect
+    /// while the log cannot record it.
+    pub async fn barrier(&self) -> Result<(), AuditError> {
+        if !self.is_healthy() {
+            return Err(AuditError::Unwritable);
+        }
+        let (reply, done) = oneshot::channel();
+        if !self.send(Msg::Barrier(reply)) {
             return Err(AuditError::Closed);
         }
         done.await.unwrap_or(Err(AuditError::Closed))
@@ -188,7 +243,7 @@ impl AuditLog {
     }
 
     /// Whether records are being made durable: false from a failed write until the writer has
-    /// written to the directory again.
+    /// written to the directory again, and from the moment the log is closed.
     pub fn is_healthy(&self) -> bool {
         self.stats.healthy.load(Ordering::Acquire)
     }
@@ -197,8 +252,11 @@ impl AuditLog {
         self.stats.snapshot()
     }
 
-    /// Write what is queued, close and sign the open file, and stop the writer.
+    /// Refuse new records, write what is queued, close and sign the open file, and stop the
+    /// writer.
     pub async fn close(&self) {
+        self.stats.closing.store(true, Ordering::Release);
+        self.stats.healthy.store(false, Ordering::Release);
         let (reply, done) = oneshot::channel();
         if self.send(Msg::Close(reply)) {
             let _ = done.await;
@@ -218,6 +276,9 @@ struct Current {
     first_sequence: u64,
     /// Bytes durably written.
     bytes: u64,
+    /// SHA-256 of exactly those bytes, as written: what the node signs (never a re-read of the
+    /// file, which someone may have changed).
+    hasher: digest::Context,
     opened: Instant,
 }
 
@@ -238,41 +299,59 @@ const BATCH_MAX: usize = 8192;
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
-        let tick = Duration::from_millis(250).min(self.config.digest_interval);
         loop {
-            match rx.recv_timeout(tick) {
-                Ok(Msg::Record(record, reply)) => {
-                    let mut batch = vec![(record, reply)];
-                    let mut close = None;
-                    while batch.len() < BATCH_MAX {
-                        match rx.try_recv() {
-                            Ok(Msg::Record(r, reply)) => batch.push((r, reply)),
-                            Ok(Msg::Close(reply)) => {
-                                close = Some(reply);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    self.stats
-                        .queued
-                        .fetch_sub(batch.len() as u64, Ordering::Relaxed);
-                    self.write_batch(batch);
-                    if let Some(reply) = close {
-                        self.shut(reply);
-                        return;
-                    }
+            // Wake for the next digest even while records keep coming.
+            let until_digest = self
+                .config
+                .digest_interval
+                .saturating_sub(self.last_digest_at.elapsed());
+            let wait = Duration::from_millis(250)
+                .min(until_digest)
+                .max(Duration::from_millis(1));
+            let first = match rx.recv_timeout(wait) {
+                Ok(m) => m,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.on_tick();
+                    continue;
                 }
-                Ok(Msg::Close(reply)) => {
-                    self.shut(reply);
-                    return;
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => self.on_tick(),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let _ = self.close_current();
                     return;
                 }
+            };
+            let mut records = Vec::new();
+            let mut barriers = Vec::new();
+            let mut close = None;
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                match m {
+                    Msg::Record(r, reply) => records.push((r, reply)),
+                    Msg::Barrier(reply) => barriers.push(reply),
+                    Msg::Close(reply) => {
+                        close = Some(reply);
+                        break;
+                    }
+                }
+                if records.len() < BATCH_MAX {
+                    next = rx.try_recv().ok();
+                }
             }
+            self.stats
+                .queued
+                .fetch_sub(records.len() as u64, Ordering::Relaxed);
+            let ok = self.write_batch(records);
+            for reply in barriers {
+                let _ = reply.send(if ok && self.healthy() {
+                    Ok(())
+                } else {
+                    Err(AuditError::Unwritable)
+                });
+            }
+            if let Some(reply) = close {
+                self.shut(reply);
+                return;
+            }
+            self.on_tick();
         }
     }
 
@@ -297,12 +376,18 @@ impl Writer {
         }
     }
 
-    fn write_batch(&mut self, batch: Vec<(Map<String, Value>, Reply)>) {
+    /// Write a batch; whether it (and so the log) is durable. An empty batch is a check.
+    fn write_batch(&mut self, batch: Vec<(String, Reply)>) -> bool {
+        if batch.is_empty() {
+            return self.healthy();
+        }
         let started = Instant::now();
+        // While unhealthy nothing is written, not even by a request that slipped past the
+        // check: the writer's recovery decides when writing resumes.
         let result = if self.healthy() {
             self.write_records(&batch)
         } else {
-            Err("unhealthy".to_string())
+            Err("the audit log is not writable".to_string())
         };
         match result {
             Ok(()) => {
@@ -314,6 +399,7 @@ impl Writer {
                 for (_, reply) in batch {
                     let _ = reply.send(Ok(()));
                 }
+                true
             }
             Err(e) => {
                 if self.healthy() {
@@ -324,16 +410,17 @@ impl Writer {
                 for (_, reply) in batch {
                     let _ = reply.send(Err(AuditError::Unwritable));
                 }
+                false
             }
         }
     }
 
-    fn write_records(&mut self, batch: &[(Map<String, Value>, Reply)]) -> Result<(), String> {
+    fn write_records(&mut self, batch: &[(String, Reply)]) -> Result<(), String> {
         self.roll_if_due()?;
         if self.current.is_none() {
             self.open_file()?;
         }
-        let mut buf = String::with_capacity(batch.len() * 512);
+        let mut buf = String::with_capacity(batch.iter().map(|(r, _)| r.len() + 128).sum());
         let mut sequence = self.sequence;
         let mut hash = self.last_hash.clone();
         for (record, _) in batch {
@@ -356,6 +443,7 @@ impl Writer {
             return Err(e.to_string());
         }
         current.bytes += buf.len() as u64;
+        current.hasher.update(buf.as_bytes());
         self.sequence = sequence;
         self.last_hash = hash;
         if self.config.stdout {
@@ -378,11 +466,14 @@ impl Writer {
         Ok(())
     }
 
+    /// Between batches: recover after a failure, roll an old file, and keep the head fresh.
     fn on_tick(&mut self) {
         if !self.healthy() {
-            match self.recover_writes() {
-                Ok(()) => self.set_healthy(true),
-                Err(e) => tracing::debug!(error = %e, "the audit log is still not writable"),
+            if !self.stats.closing.load(Ordering::Acquire) {
+                match self.recover_writes() {
+                    Ok(()) => self.set_healthy(true),
+                    Err(e) => tracing::debug!(error = %e, "the audit log is still not writable"),
+                }
             }
             return;
         }
@@ -437,65 +528,53 @@ impl Writer {
             name,
             first_sequence,
             bytes: 0,
+            hasher: digest::Context::new(&digest::SHA256),
             opened: Instant::now(),
         });
         Ok(())
     }
 
-    fn attestation(
-        &self,
-        kind: &str,
-        name: &str,
-        first: u64,
-        bytes: u64,
-    ) -> Result<Attestation, String> {
-        let path = self.config.dir.join(name);
-        let mut data = Vec::with_capacity(bytes as usize);
-        File::open(&path)
-            .and_then(|f| f.take(bytes).read_to_end(&mut data))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if data.len() as u64 != bytes {
-            return Err(format!("{}: shorter than written", path.display()));
-        }
-        let (last_sequence, last_hash) = last_record(&data).unwrap_or((first - 1, String::new()));
-        Ok(Attestation {
+    /// A statement of what `c` holds, from what was written to it.
+    fn attestation(&self, kind: &str, c: &Current) -> Attestation {
+        Attestation {
             kind: kind.into(),
-            file: name.into(),
-            first_sequence: first,
-            last_sequence,
-            last_hash,
-            bytes,
-            sha256: hex::encode(sha256(&data)),
+            file: c.name.clone(),
+            first_sequence: c.first_sequence,
+            last_sequence: self.sequence,
+            last_hash: self.last_hash.clone(),
+            bytes: c.bytes,
+            sha256: hex::encode(c.hasher.clone().finish()),
             time: now_iso(),
             node: self.config.node.clone(),
             algorithm: self.signer.spec().name().into(),
             key_id: self.signer.key_id().into(),
-        })
+        }
     }
 
-    /// A signed digest of the open file as it is now (`head.json`).
+    /// A signed digest of the open file as it is now: the head.
     fn write_digest(&mut self) -> Result<(), String> {
         let Some(c) = &self.current else {
             return Ok(());
         };
-        let (name, first, bytes) = (c.name.clone(), c.first_sequence, c.bytes);
-        self.write_head(&name, first, bytes)
+        let a = self.attestation("digest", c);
+        self.write_head(&a)
     }
 
     /// Replace `head.json`, the signed statement of the log's newest record: which file holds
     /// it, and that file's first `bytes` bytes. A file cut short, or files removed from the end
     /// of the log, no longer reach it.
-    fn write_head(&mut self, name: &str, first: u64, bytes: u64) -> Result<(), String> {
-        let a = self.attestation("digest", name, first, bytes)?;
-        write_atomically(&self.config.dir, HEAD_FILE, &a.sign(&self.signer)?)
+    fn write_head(&mut self, a: &Attestation) -> Result<(), String> {
+        let mut head = a.clone();
+        head.kind = "digest".into();
+        write_atomically(&self.config.dir, HEAD_FILE, &head.sign(&self.signer)?)
             .map_err(|e| e.to_string())?;
-        self.last_digest_sequence = a.last_sequence;
+        self.last_digest_sequence = head.last_sequence;
         self.last_digest_at = Instant::now();
         Ok(())
     }
 
-    /// Close the open file: sign it (`<file>.sig`) and move the head to its end, or remove it if
-    /// it holds no record.
+    /// Close the open file: cut it to what was durably written, sign it (`<file>.sig`) and move
+    /// the head to its end, or remove it if it holds no record.
     fn close_current(&mut self) -> Result<(), String> {
         let Some(c) = &self.current else {
             return Ok(());
@@ -505,84 +584,161 @@ impl Writer {
             self.current = None;
             return Ok(());
         }
-        let (name, first, bytes) = (c.name.clone(), c.first_sequence, c.bytes);
-        self.sign_file(&name, first, bytes)?;
-        self.write_head(&name, first, bytes)?;
+        c.file
+            .set_len(c.bytes)
+            .and_then(|_| c.file.sync_all())
+            .map_err(|e| format!("{}: {e}", c.name))?;
+        let a = self.attestation("file", c);
+        write_atomically(
+            &self.config.dir,
+            &format!("{}.sig", c.name),
+            &a.sign(&self.signer)?,
+        )
+        .map_err(|e| format!("{}: {e}", self.config.dir.display()))?;
+        self.write_head(&a)?;
         self.current = None;
         Ok(())
     }
 
-    fn sign_file(&self, name: &str, first: u64, bytes: u64) -> Result<(), String> {
-        let a = self.attestation("file", name, first, bytes)?;
-        write_atomically(
-            &self.config.dir,
-            &format!("{name}.sig"),
-            &a.sign(&self.signer)?,
-        )
-        .map_err(|e| format!("{}: {e}", self.config.dir.display()))
-    }
-
-    /// At start: continue the chain from the newest file. A record the last run was writing when
-    /// it stopped (an incomplete last line) was never acknowledged and is cut off. The newest
-    /// file, left open by that run, is signed now; the new run writes to a new file.
+    /// At start: continue the chain from the newest file, after checking it against the signed
+    /// head. A record the last run was writing when it stopped (an incomplete last line) was
+    /// never acknowledged and is cut off. The newest file, left open by a run that was killed, is
+    /// signed now; the new run writes to a new file.
     fn recover(&mut self) -> Result<(), String> {
         let dir = self.config.dir.clone();
+        let shown = dir.display().to_string();
+        let refuse = |why: String| {
+            format!(
+                "the audit log in {shown} does not match its signed head: {why}; run `trent audit verify {shown}`"
+            )
+        };
         let mut logs: Vec<(u64, String)> = std::fs::read_dir(&dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .map_err(|e| format!("{shown}: {e}"))?
             .filter_map(|e| {
                 let name = e.ok()?.file_name().into_string().ok()?;
                 Some((parse_log_file_name(&name)?, name))
             })
             .collect();
         logs.sort();
-        while let Some((first, name)) = logs.pop() {
-            let path = dir.join(&name);
-            let mut data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            if complete < data.len() {
-                tracing::warn!(file = %path.display(), bytes = data.len() - complete,
-                    "cutting off an incomplete audit record the last run never acknowledged");
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                f.set_len(complete as u64)
-                    .and_then(|_| f.sync_all())
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                data.truncate(complete);
+        let head = match std::fs::read(dir.join(HEAD_FILE)) {
+            Ok(bytes) => Some(
+                Attestation::open(&bytes, &self.signer.public_key())
+                    .map_err(|e| refuse(format!("{HEAD_FILE}: {e}")))?
+                    .ok_or_else(|| {
+                        refuse(format!("{HEAD_FILE} is not signed by this node's key"))
+                    })?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("{shown}/{HEAD_FILE}: {e}")),
+        };
+        let Some((first, name)) = logs.pop() else {
+            if head.as_ref().is_some_and(|h| h.last_sequence > 0) {
+                return Err(refuse("the log files it names are gone".into()));
             }
-            if data.is_empty() {
-                std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                let _ = std::fs::remove_file(dir.join(format!("{name}.sig")));
-                continue;
-            }
-            let (sequence, hash) = last_record(&data).ok_or_else(|| {
-                format!(
-                    "{}: its last record cannot be read; run `trent audit verify {}`",
-                    path.display(),
-                    dir.display()
-                )
+            // A new log: its head says so, so that deleting everything later is seen.
+            let genesis = Attestation {
+                kind: "digest".into(),
+                file: String::new(),
+                first_sequence: 1,
+                last_sequence: 0,
+                last_hash: GENESIS_HASH.into(),
+                bytes: 0,
+                sha256: hex::encode(digest::digest(&digest::SHA256, b"").as_ref()),
+                time: now_iso(),
+                node: self.config.node.clone(),
+                algorithm: self.signer.spec().name().into(),
+                key_id: self.signer.key_id().into(),
+            };
+            return self.write_head(&genesis);
+        };
+        let Some(head) = head else {
+            return Err(refuse(format!("{HEAD_FILE} is missing")));
+        };
+        let path = dir.join(&name);
+        let mut data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if complete < data.len() {
+            tracing::warn!(file = %path.display(), bytes = data.len() - complete,
+                "cutting off an incomplete audit record the last run never acknowledged");
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            f.set_len(complete as u64)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            data.truncate(complete);
+        }
+        // Where the chain must pick up in this file: from the head, if it covers this file, or
+        // from the end of the file the head covers.
+        let (from_byte, mut sequence, mut hash) = if head.file == name {
+            let prefix = data.get(..head.bytes as usize).ok_or_else(|| {
+                refuse(format!(
+                    "{name} is shorter than the {} bytes the head covers",
+                    head.bytes
+                ))
             })?;
-            self.sequence = sequence;
-            self.last_hash = hash;
-            self.last_digest_sequence = sequence;
-            if !dir.join(format!("{name}.sig")).exists() {
-                self.sign_file(&name, first, data.len() as u64)?;
-                self.write_head(&name, first, data.len() as u64)?;
+            if hex::encode(digest::digest(&digest::SHA256, prefix).as_ref()) != head.sha256 {
+                return Err(refuse(format!(
+                    "{name} was changed within what the head covers"
+                )));
             }
-            break;
+            (
+                head.bytes as usize,
+                head.last_sequence,
+                head.last_hash.clone(),
+            )
+        } else if head.last_sequence + 1 == first {
+            (0, head.last_sequence, head.last_hash.clone())
+        } else {
+            return Err(refuse(format!(
+                "the head names {} up to record {}, the newest file {name} starts at {first}",
+                head.file, head.last_sequence
+            )));
+        };
+        // The records written after the head: each must follow the one before.
+        let tail = &data[from_byte..];
+        for line in tail
+            .strip_suffix(b"\n")
+            .map(|b| b.split(|c| *c == b'\n'))
+            .into_iter()
+            .flatten()
+        {
+            match read_chain(line) {
+                Some((s, prev)) if s == sequence + 1 && prev == hash => {
+                    sequence = s;
+                    hash = hash_line(line);
+                }
+                _ => {
+                    return Err(refuse(format!(
+                        "{name}: record {} does not follow the chain",
+                        sequence + 1
+                    )));
+                }
+            }
+        }
+        self.sequence = sequence;
+        self.last_hash = hash;
+        self.last_digest_sequence = sequence;
+        if !dir.join(format!("{name}.sig")).exists() {
+            let mut hasher = digest::Context::new(&digest::SHA256);
+            hasher.update(&data);
+            let file = OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            self.current = Some(Current {
+                file,
+                name,
+                first_sequence: first,
+                bytes: data.len() as u64,
+                hasher,
+                opened: Instant::now(),
+            });
+            self.close_current()?;
         }
         Ok(())
     }
-}
-
-/// The sequence number and hash of the last line of `data` (which ends with a newline).
-fn last_record(data: &[u8]) -> Option<(u64, String)> {
-    let body = data.strip_suffix(b"\n")?;
-    let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let line = &body[start..];
-    let (sequence, _) = read_chain(line)?;
-    Some((sequence, hash_line(line)))
 }
 
 pub(crate) fn now_iso() -> String {

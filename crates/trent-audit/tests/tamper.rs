@@ -233,12 +233,19 @@ async fn the_end_of_the_log_cut_off_is_named() {
     std::fs::remove_file(format!("{}.sig", last.display())).unwrap();
     let report = verify_dir(dir.path(), Some(&key)).unwrap();
     let ends = report.last_sequence;
+    let messages: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
     assert_eq!(
-        first_problem(&report),
-        format!(
-            "{}: truncated: {HEAD_FILE} names records up to 200, the log ends at {ends}",
-            name(last)
-        )
+        messages,
+        vec![
+            format!(
+                "{}: missing: {HEAD_FILE} names it, holding records up to 200",
+                name(last)
+            ),
+            format!(
+                "{}: truncated: {HEAD_FILE} names records up to 200, the log ends at {ends}",
+                name(last)
+            ),
+        ]
     );
     // And without the head, that it is missing.
     std::fs::remove_file(dir.path().join(HEAD_FILE)).unwrap();
@@ -374,4 +381,142 @@ async fn a_clean_log_of_100000_records_verifies() {
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!((report.records, report.last_sequence), (100_000, 100_000));
     assert!(report.files > 1);
+}
+
+fn sequence_of(line: &str) -> u64 {
+    serde_json::from_str::<Value>(line).unwrap()["trentChain"]["sequence"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_older_head_put_back_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, pkcs8) = AuditSigner::generate(AuditKeySpec::Ed25519).unwrap();
+    let key = signer.public_key();
+    let log = AuditLog::open(config(dir.path()), signer).unwrap();
+    for i in 0..50 {
+        log.append(record(i)).await.unwrap();
+    }
+    log.close().await;
+    let old_head = std::fs::read(dir.path().join(HEAD_FILE)).unwrap();
+    let signer = AuditSigner::from_pkcs8(AuditKeySpec::Ed25519, &pkcs8).unwrap();
+    let log = AuditLog::open(config(dir.path()), signer).unwrap();
+    for i in 50..100 {
+        log.append(record(i)).await.unwrap();
+    }
+    log.close().await;
+    assert!(verify_dir(dir.path(), Some(&key)).unwrap().ok());
+    std::fs::write(dir.path().join(HEAD_FILE), &old_head).unwrap();
+    let report = verify_dir(dir.path(), Some(&key)).unwrap();
+    let newest = logs(dir.path()).pop().unwrap();
+    assert_eq!(
+        first_problem(&report),
+        format!(
+            "{HEAD_FILE}: replaced by an older one: it ends at record 50, {}.sig ends at 100",
+            name(&newest)
+        )
+    );
+    assert_eq!(sequence_of(lines(&newest).last().unwrap()), 100);
+}
+
+#[tokio::test]
+async fn an_empty_log_has_a_head_and_deleting_everything_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = AuditSigner::generate(AuditKeySpec::Ed25519).unwrap();
+    let key = signer.public_key();
+    let log = AuditLog::open(config(dir.path()), signer).unwrap();
+    log.close().await;
+    let report = verify_dir(dir.path(), Some(&key)).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!((report.records, report.signatures), (0, 1));
+    std::fs::remove_file(dir.path().join(HEAD_FILE)).unwrap();
+    let report = verify_dir(dir.path(), Some(&key)).unwrap();
+    assert_eq!(
+        first_problem(&report),
+        format!("{HEAD_FILE}: missing: the end of the log cannot be checked without it")
+    );
+}
+
+#[tokio::test]
+async fn a_restart_refuses_a_log_edited_while_the_node_was_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, pkcs8) = AuditSigner::generate(AuditKeySpec::Ed25519).unwrap();
+    let mut c = AuditConfig::new(dir.path().to_path_buf(), "test-node");
+    c.digest_interval = Duration::from_millis(20);
+    let log = AuditLog::open(c.clone(), signer).unwrap();
+    for i in 0..20 {
+        log.append(record(i)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // What a killed node leaves, copied while it runs: one open file, unsigned, and the head
+    // covering it.
+    let crashed = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, crashed.path().join(p.file_name().unwrap())).unwrap();
+    }
+    log.close().await;
+    let open = crashed.path().join(log_file_name(1));
+    let original = lines(&open);
+    let mut l = original.clone();
+    l[3] = l[3].replace("\"Encrypt\"", "\"Decrypt\"");
+    write_lines(&open, &l);
+    let mut c = AuditConfig::new(crashed.path().to_path_buf(), "test-node");
+    c.digest_interval = Duration::from_millis(20);
+    let signer = AuditSigner::from_pkcs8(AuditKeySpec::Ed25519, &pkcs8).unwrap();
+    let err = AuditLog::open(c.clone(), signer)
+        .err()
+        .expect("an edited log is refused");
+    assert!(
+        err.contains("does not match its signed head")
+            && err.contains("was changed within what the head covers"),
+        "{err}"
+    );
+    let sig = crashed.path().join(format!("{}.sig", log_file_name(1)));
+    assert!(!sig.exists(), "nothing was signed");
+
+    // Unedited, the same state is taken up: the file is signed and the chain goes on.
+    write_lines(&open, &original);
+    let signer = AuditSigner::from_pkcs8(AuditKeySpec::Ed25519, &pkcs8).unwrap();
+    let key = signer.public_key();
+    let log = AuditLog::open(c, signer).unwrap();
+    log.append(record(99)).await.unwrap();
+    log.close().await;
+    assert!(sig.exists());
+    let report = verify_dir(crashed.path(), Some(&key)).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.records, 21);
+}
+
+#[tokio::test]
+async fn digests_are_written_under_steady_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = AuditSigner::generate(AuditKeySpec::Ed25519).unwrap();
+    let mut c = AuditConfig::new(dir.path().to_path_buf(), "test-node");
+    c.digest_interval = Duration::from_millis(100);
+    let log = AuditLog::open(c, signer).unwrap();
+    // A record every 10 ms for a second: the writer never sits idle for a whole tick.
+    let mut heads = std::collections::HashSet::new();
+    for i in 0..100 {
+        log.append(record(i)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        heads.insert(std::fs::read(dir.path().join(HEAD_FILE)).unwrap());
+    }
+    log.close().await;
+    assert!(heads.len() >= 5, "the head moved {} times", heads.len());
+}
+
+#[tokio::test]
+async fn a_closed_log_refuses_records_and_reports_unhealthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = AuditSigner::generate(AuditKeySpec::Ed25519).unwrap();
+    let log = AuditLog::open(config(dir.path()), signer).unwrap();
+    log.append(record(1)).await.unwrap();
+    assert!(log.barrier().await.is_ok());
+    log.close().await;
+    assert!(!log.is_healthy());
+    let refused = Err(trent_audit::AuditError::Unwritable);
+    assert_eq!(log.append(record(2)).await, refused);
+    assert_eq!(log.barrier().await, refused);
 }

@@ -182,6 +182,9 @@ impl KmsError {
 
 impl From<trent_store::StoreError> for KmsError {
     fn from(e: trent_store::StoreError) -> Self {
+        if let trent_store::StoreError::Refused(message) = e {
+            return KmsError::Internal(message);
+        }
         tracing::error!(error = %e, "store failure");
         KmsError::Internal("An internal error occurred. Retry the request.".into())
     }

@@ -98,15 +98,14 @@ pub async fn run_scheduled_audited(
     if audit.is_some_and(|a| !a.is_healthy()) {
         return Err(audit_unavailable());
     }
+    // Each change it makes waits for the audit log (the store is gated), so a failure stops
+    // the work; what was done is recorded, all of it sent at once.
     let report = kms.run_scheduled().await?;
     if let Some(audit) = audit {
-        for record in trail::schedule_events(&report, OffsetDateTime::now_utc()) {
-            if audit.append(record).await.is_err() {
-                tracing::error!(
-                    "an event of the scheduled work could not be recorded in the audit log"
-                );
-                return Err(audit_unavailable());
-            }
+        let events = trail::schedule_events(&report, OffsetDateTime::now_utc());
+        if audit.append_all(events).await.is_err() {
+            tracing::error!("events of the scheduled work could not be recorded in the audit log");
+            return Err(audit_unavailable());
         }
     }
     Ok(report)
@@ -299,8 +298,21 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, peer: Peer) -> Respon
     let request_id = new_request_id();
     // Every log line of the request, in whatever task, carries its id.
     let span = tracing::info_span!("request", request_id = %request_id);
-    let (status, error, response, event_name) =
-        answer(&app, req, peer, request_id).instrument(span).await;
+    // The whole request runs as a task of its own: if the client goes away, what the operation
+    // did is still recorded, and its store write and the in-memory view stay together.
+    let task = {
+        let app = app.clone();
+        tokio::spawn(async move { answer(&app, req, peer, request_id).await }.instrument(span))
+    };
+    let (status, error, response, event_name) = match task.await {
+        Ok(answered) => answered,
+        Err(e) => {
+            tracing::error!(error = %e, "request task failed");
+            let err = KmsError::Internal("An internal error occurred. Retry the request.".into());
+            let resp = error_response(&err, &new_request_id());
+            (500, Some(err.name()), resp, "-".to_string())
+        }
+    };
     app.metrics
         .observe_request(&event_name, error, status, started.elapsed());
     response
@@ -351,32 +363,14 @@ async fn answer(
     };
     let (result, caller) = match accepted {
         Ok(Accepted::Done(body)) => (Ok(body), None),
-        // The operation runs as a task of its own: if the client goes away, its store write and
-        // the in-memory view stay together instead of being cut apart by a dropped future.
         Ok(Accepted::Operation {
             op,
             mut caller,
             body,
         }) => {
             caller.request_id = Some(request_id.clone());
-            let app = app.clone();
-            tokio::spawn(
-                async move {
-                    let result = dispatch::dispatch(&app.kms, &caller, op, &body).await;
-                    (result, Some(caller))
-                }
-                .in_current_span(),
-            )
-            .await
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "operation task failed");
-                (
-                    Err(KmsError::Internal(
-                        "An internal error occurred. Retry the request.".into(),
-                    )),
-                    None,
-                )
-            })
+            let result = dispatch::dispatch(&app.kms, &caller, op, &body).await;
+            (result, Some(caller))
         }
         Err(e) => (Err(e), None),
     };

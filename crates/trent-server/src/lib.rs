@@ -5,11 +5,13 @@
 
 pub mod admin;
 pub mod dispatch;
+pub mod gate;
 pub mod http;
 pub mod metrics;
 pub mod sigv4;
 pub mod trail;
 
 pub use admin::{AdminState, Readiness, serve_admin};
+pub use gate::AuditGatedStore;
 pub use http::{App, DevMode, ServerOptions, run_scheduled_audited, serve, tls_acceptor};
 pub use metrics::{Metrics, Scrape};

@@ -34,6 +34,9 @@ const SECRET_MEMBERS: &[&str] = &[
     "CiphertextBlobForRecipient",
     "Recipient",
     "KeyMaterial",
+    // Custom key store credentials (the operations are refused, but the members are sent).
+    "KeyStorePassword",
+    "XksProxyAuthenticationCredential",
 ];
 
 /// Members whose value is a map of the caller's own keys, kept as they are.
@@ -244,9 +247,11 @@ pub fn request_record(e: &RequestEvent<'_>) -> Map<String, Value> {
             r.insert("errorMessage".into(), m.into());
         }
     }
+    // Only an authenticated caller's members are recorded: an anonymous request could
+    // otherwise fill the log with whatever it sends.
     r.insert(
         "requestParameters".into(),
-        if request.is_null() {
+        if request.is_null() || e.caller.is_none() {
             Value::Null
         } else {
             shown(&request)
@@ -307,7 +312,8 @@ pub fn request_record(e: &RequestEvent<'_>) -> Map<String, Value> {
 }
 
 /// The record of an event the server caused itself (`DeleteKey` at the end of a deletion
-/// window, `RotateKey`, `DeleteExpiredKeyMaterial`) on the key `key_arn`.
+/// window, `RotateKey`, `DeleteExpiredKeyMaterial`, `SynchronizeMultiRegionKey` when a replica
+/// is created, `ScheduleKeyDeletion` when a primary's last replica is gone) on `key_arn`.
 pub fn service_event(event_name: &str, key_arn: &str, time: OffsetDateTime) -> Map<String, Value> {
     let mut parts = key_arn.split(':');
     let region = parts.nth(3).unwrap_or_default();
@@ -349,6 +355,12 @@ pub fn schedule_events(
     }
     for arn in &report.expired {
         out.push(service_event("DeleteExpiredKeyMaterial", arn, time));
+    }
+    for arn in &report.replicas_created {
+        out.push(service_event("SynchronizeMultiRegionKey", arn, time));
+    }
+    for arn in &report.deletion_windows_started {
+        out.push(service_event("ScheduleKeyDeletion", arn, time));
     }
     for arn in &report.destroyed {
         out.push(service_event("DeleteKey", arn, time));

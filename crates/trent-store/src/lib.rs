@@ -27,6 +27,10 @@ pub enum StoreError {
     /// The backend failed (I/O, corruption, connection). Retryable from the caller's point of view.
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The write was refused before it was made (the audit log cannot record it); the message
+    /// is for the client, and the request may be retried.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// The scope every KMS resource lives in.

@@ -104,8 +104,18 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let settings = Settings::resolve(args)?;
     init_logging(&settings.log_format);
     let (store, root) = open_store(&settings.store).await?;
+    let audit = match &settings.audit {
+        Some(a) => Some(Arc::new(open_audit(a, &root, &node_id(&settings))?)),
+        None => None,
+    };
+    // With the audit log on, the service's writes wait for it: nothing takes effect that the
+    // log could not record.
+    let kms_store: Arc<dyn trent_store::Store> = match &audit {
+        Some(a) => Arc::new(trent_server::AuditGatedStore::new(store.clone(), a.clone())),
+        None => store.clone(),
+    };
     let kms = Arc::new(
-        Kms::open(store.clone(), root.clone())
+        Kms::open(kms_store, root.clone())
             .await
             .map_err(|e| e.to_string())?
             .with_key_pool(settings.key_pool_size)
@@ -157,13 +167,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         }
     }
 
-    let audit = match &settings.audit {
-        Some(a) => Some(Arc::new(open_audit(a, &root, &node_id(&settings))?)),
-        None => None,
-    };
     // Work that fell due while the server was down (deletion windows, rotations, expiry) is
     // done now, before serving.
     run_scheduled(&kms, audit.as_deref()).await;
+    let (stop_scheduler, mut stopping) = tokio::sync::watch::channel(false);
     let scheduler = {
         let kms = kms.clone();
         let audit = audit.clone();
@@ -173,7 +180,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
                     _ = kms.wake.notified() => {}
+                    _ = stopping.changed() => return,
                 }
+                // A run is never cut short: its work and its audit records stay together.
                 run_scheduled(&kms, audit.as_deref()).await;
             }
         })
@@ -223,7 +232,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     tracing::info!(%endpoint, dev = settings.dev, in_memory = settings.store.in_memory, "serving");
     trent_server::serve(listener, app, tls, shutdown_signal()).await;
-    scheduler.abort();
+    let _ = stop_scheduler.send(true);
+    let _ = scheduler.await;
     if let Some(a) = admin {
         a.abort();
     }
