@@ -104,6 +104,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let settings = Settings::resolve(args)?;
     init_logging(&settings.log_format);
     let (store, root) = open_store(&settings.store).await?;
+    // The root key first: a wrong one is named as such, before the audit signing key it seals.
+    trent_kms::service::check_root_key(store.as_ref(), root.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
     let audit = match &settings.audit {
         Some(a) => Some(Arc::new(open_audit(a, &root, &node_id(&settings))?)),
         None => None,
