@@ -160,6 +160,7 @@ impl AuditLog {
             current: None,
             last_digest_sequence: 0,
             last_digest_at: Instant::now(),
+            buf: String::new(),
         };
         writer.recover()?;
         stats.healthy.store(true, Ordering::Release);
@@ -292,6 +293,8 @@ struct Writer {
     current: Option<Current>,
     last_digest_sequence: u64,
     last_digest_at: Instant,
+    /// The lines of a batch, kept between batches so that its memory is reused.
+    buf: String,
 }
 
 /// Most records one batch takes.
@@ -420,7 +423,17 @@ impl Writer {
         if self.current.is_none() {
             self.open_file()?;
         }
-        let mut buf = String::with_capacity(batch.iter().map(|(r, _)| r.len() + 128).sum());
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let result = self.write_lines(batch, &mut buf);
+        // A batch far larger than usual does not keep its memory.
+        if buf.capacity() <= 4 * 1024 * 1024 {
+            self.buf = buf;
+        }
+        result
+    }
+
+    fn write_lines(&mut self, batch: &[(String, Reply)], buf: &mut String) -> Result<(), String> {
         let mut sequence = self.sequence;
         let mut hash = self.last_hash.clone();
         for (record, _) in batch {

@@ -395,7 +395,7 @@ async fn answer(
             request_body: &body,
             outcome: result.as_ref().map(|_| &parsed),
         });
-        if audit.append(record).await.is_err() {
+        if audit.append_json(record).await.is_err() {
             tracing::error!(target, "the request's audit record could not be written");
             return fail(audit_unavailable(), event_name);
         }

@@ -8,8 +8,12 @@
 //! cryptographic operations, and for the others the response without secrets.
 
 use base64::Engine;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use trent_kms::{Caller, KmsError};
@@ -86,25 +90,48 @@ fn lower_camel(name: &str) -> String {
     }
 }
 
-/// A request or response object as CloudTrail shows it: member names in lowerCamelCase (user
-/// maps kept as they are), secrets left out.
-fn shown(value: &Value) -> Value {
-    match value {
-        Value::Object(obj) => Value::Object(
-            obj.iter()
-                .filter(|(k, _)| !SECRET_MEMBERS.contains(&k.as_str()))
-                .map(|(k, v)| {
-                    let v = if USER_MAPS.contains(&k.as_str()) {
-                        v.clone()
+/// A request or response object as CloudTrail shows it, written straight out: member names in
+/// lowerCamelCase (user maps kept as they are), secrets left out. No copy is made.
+struct Shown<'a>(&'a Value);
+
+/// A member name in lowerCamelCase.
+struct LowerCamel<'a>(&'a str);
+
+impl Serialize for LowerCamel<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.chars().next() {
+            Some(c) if c.is_ascii_uppercase() => s.serialize_str(&lower_camel(self.0)),
+            _ => s.serialize_str(self.0),
+        }
+    }
+}
+
+impl Serialize for Shown<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(obj) => {
+                let mut map = s.serialize_map(None)?;
+                for (k, v) in obj {
+                    if SECRET_MEMBERS.contains(&k.as_str()) {
+                        continue;
+                    }
+                    if USER_MAPS.contains(&k.as_str()) {
+                        map.serialize_entry(&LowerCamel(k), v)?;
                     } else {
-                        shown(v)
-                    };
-                    (lower_camel(k), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(shown).collect()),
-        other => other.clone(),
+                        map.serialize_entry(&LowerCamel(k), &Shown(v))?;
+                    }
+                }
+                map.end()
+            }
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Shown(item))?;
+                }
+                seq.end()
+            }
+            other => other.serialize(s),
+        }
     }
 }
 
@@ -117,13 +144,30 @@ fn iso(t: OffsetDateTime) -> String {
 }
 
 /// Who made a request, as CloudTrail's `userIdentity`.
-fn user_identity(caller: Option<&Caller>, access_key_id: Option<&str>) -> Value {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<&'a str>,
+}
+
+fn user_identity<'a>(caller: Option<&'a Caller>, access_key_id: Option<&'a str>) -> Identity<'a> {
     let Some(c) = caller else {
-        let mut id = json!({"type": "Unknown"});
-        if let Some(k) = access_key_id {
-            id["accessKeyId"] = k.into();
-        }
-        return id;
+        return Identity {
+            kind: "Unknown",
+            arn: None,
+            account_id: None,
+            access_key_id,
+            user_name: None,
+        };
     };
     let resource = c
         .principal_arn
@@ -131,7 +175,6 @@ fn user_identity(caller: Option<&Caller>, access_key_id: Option<&str>) -> Value 
         .and_then(|(_, rest)| rest.split_once(':'))
         .map(|(_, r)| r)
         .unwrap_or_default();
-    let mut id = Map::new();
     let kind = if resource == "root" {
         "Root"
     } else if resource.starts_with("role/") {
@@ -139,19 +182,15 @@ fn user_identity(caller: Option<&Caller>, access_key_id: Option<&str>) -> Value 
     } else {
         "IAMUser"
     };
-    id.insert("type".into(), kind.into());
-    id.insert("arn".into(), c.principal_arn.clone().into());
-    id.insert("accountId".into(), c.account.clone().into());
-    if let Some(k) = access_key_id {
-        id.insert("accessKeyId".into(), k.into());
+    Identity {
+        kind,
+        arn: Some(&c.principal_arn),
+        account_id: Some(&c.account),
+        access_key_id,
+        user_name: resource
+            .strip_prefix("user/")
+            .map(|name| name.rsplit('/').next().unwrap_or(name)),
     }
-    if let Some(name) = resource.strip_prefix("user/") {
-        id.insert(
-            "userName".into(),
-            name.rsplit('/').next().unwrap_or(name).into(),
-        );
-    }
-    Value::Object(id)
 }
 
 /// The key a request was about: the key ARN the response names, or the one the request names
@@ -179,8 +218,20 @@ fn key_arn(request: &Value, response: &Value, caller: Option<&Caller>) -> Option
     bare_id.then(|| format!("arn:aws:kms:{}:{}:key/{asked}", c.region, c.account))
 }
 
+/// A unique event id in the UUID layout: 64 random bits drawn once per process, then a count.
 fn event_id() -> String {
-    trent_kms::ids::new_key_id().unwrap_or_default()
+    static PREFIX: OnceLock<[u8; 8]> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let p = PREFIX.get_or_init(|| trent_crypto::primitives::random_array::<8>().unwrap_or([0; 8]));
+    let n = COUNT.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    format!(
+        "{}-{}-{}-{}-{}",
+        hex::encode(&p[..4]),
+        hex::encode(&p[4..6]),
+        hex::encode(&p[6..8]),
+        hex::encode(&n[..2]),
+        hex::encode(&n[2..])
+    )
 }
 
 fn account_of(arn: &str) -> Option<&str> {
@@ -204,8 +255,64 @@ pub struct RequestEvent<'a> {
     pub outcome: Result<&'a Value, &'a KmsError>,
 }
 
-/// The CloudTrail record of one request.
-pub fn request_record(e: &RequestEvent<'_>) -> Map<String, Value> {
+#[derive(Serialize)]
+struct Resource<'a> {
+    #[serde(rename = "accountId")]
+    account_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "ARN")]
+    arn: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Additional<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_material_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_key_material_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination_key_material_id: Option<&'a str>,
+}
+
+/// One request's record, in CloudTrail's member order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    user_identity: Identity<'a>,
+    event_time: String,
+    event_source: &'static str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: String,
+    user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<String>,
+    request_parameters: Option<Shown<'a>>,
+    response_elements: Option<Shown<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_event_data: Option<Additional<'a>>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: String,
+    read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<[Resource<'a>; 1]>,
+    event_type: &'static str,
+    management_event: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_account_id: Option<&'a str>,
+    event_category: &'static str,
+}
+
+/// The CloudTrail record of one request, as one JSON object.
+pub fn request_record(e: &RequestEvent<'_>) -> String {
     let request: Value = serde_json::from_slice(e.request_body)
         .ok()
         .filter(Value::is_object)
@@ -216,99 +323,65 @@ pub fn request_record(e: &RequestEvent<'_>) -> Map<String, Value> {
     };
     let read_only = read_only(e.event_name);
     let key = key_arn(&request, response, e.caller);
-    let account = e.caller.map(|c| c.account.clone());
-    let mut r = Map::new();
-    r.insert("eventVersion".into(), "1.11".into());
-    r.insert(
-        "userIdentity".into(),
-        user_identity(e.caller, e.access_key_id),
-    );
-    r.insert("eventTime".into(), iso(e.time).into());
-    r.insert("eventSource".into(), "kms.amazonaws.com".into());
-    r.insert("eventName".into(), e.event_name.into());
-    r.insert(
-        "awsRegion".into(),
-        e.caller
+    let str_of = |member: &str| response[member].as_str().filter(|s| !s.is_empty());
+    let mut material = str_of("KeyMaterialId").map(std::borrow::Cow::Borrowed);
+    if material.is_none() && e.event_name == "Encrypt" {
+        // Encrypt's response names no material; a symmetric ciphertext's header does.
+        material = str_of("CiphertextBlob")
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|blob| trent_crypto::BlobHeader::parse(&blob).ok())
+            .map(|(h, _)| std::borrow::Cow::Owned(h.material_id.to_hex()));
+    }
+    let additional = Additional {
+        key_material_id: material,
+        source_key_material_id: str_of("SourceKeyMaterialId"),
+        destination_key_material_id: str_of("DestinationKeyMaterialId"),
+    };
+    let has_additional = additional.key_material_id.is_some()
+        || additional.source_key_material_id.is_some()
+        || additional.destination_key_material_id.is_some();
+    let record = Record {
+        event_version: "1.11",
+        user_identity: user_identity(e.caller, e.access_key_id),
+        event_time: iso(e.time),
+        event_source: "kms.amazonaws.com",
+        event_name: e.event_name,
+        aws_region: e
+            .caller
             .map(|c| c.region.as_str())
             .or(e.region)
-            .unwrap_or("us-east-1")
-            .into(),
-    );
-    r.insert("sourceIPAddress".into(), e.source_ip.to_string().into());
-    r.insert(
-        "userAgent".into(),
-        e.user_agent
-            .map(|u| Value::from(u.chars().take(1024).collect::<String>()))
-            .unwrap_or(Value::Null),
-    );
-    if let Err(err) = e.outcome {
-        r.insert("errorCode".into(), err.name().into());
-        if let Some(m) = err.message() {
-            r.insert("errorMessage".into(), m.into());
-        }
-    }
-    // Only an authenticated caller's members are recorded: an anonymous request could
-    // otherwise fill the log with whatever it sends.
-    r.insert(
-        "requestParameters".into(),
-        if request.is_null() || e.caller.is_none() {
-            Value::Null
-        } else {
-            shown(&request)
-        },
-    );
-    r.insert(
-        "responseElements".into(),
-        if read_only || response.is_null() {
-            Value::Null
-        } else {
-            shown(response)
-        },
-    );
-    let mut additional = Map::new();
-    for (from, to) in [
-        ("KeyMaterialId", "keyMaterialId"),
-        ("SourceKeyMaterialId", "sourceKeyMaterialId"),
-        ("DestinationKeyMaterialId", "destinationKeyMaterialId"),
-    ] {
-        if let Some(id) = response[from].as_str().filter(|s| !s.is_empty()) {
-            additional.insert(to.into(), id.into());
-        }
-    }
-    if additional.is_empty() && e.event_name == "Encrypt" {
-        // Encrypt's response names no material; a symmetric ciphertext's header does.
-        let header = response["CiphertextBlob"]
-            .as_str()
-            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-            .and_then(|blob| trent_crypto::BlobHeader::parse(&blob).ok());
-        if let Some((h, _)) = header {
-            additional.insert("keyMaterialId".into(), h.material_id.to_hex().into());
-        }
-    }
-    if !additional.is_empty() {
-        r.insert("additionalEventData".into(), Value::Object(additional));
-    }
-    r.insert("requestID".into(), e.request_id.into());
-    r.insert("eventID".into(), event_id().into());
-    r.insert("readOnly".into(), read_only.into());
-    if let Some(arn) = &key {
-        r.insert(
-            "resources".into(),
-            json!([{"accountId": account_of(arn), "type": "AWS::KMS::Key", "ARN": arn}]),
-        );
-    }
-    r.insert("eventType".into(), "AwsApiCall".into());
-    r.insert("managementEvent".into(), true.into());
-    let recipient = key
-        .as_deref()
-        .and_then(account_of)
-        .map(str::to_string)
-        .or(account);
-    if let Some(a) = recipient {
-        r.insert("recipientAccountId".into(), a.into());
-    }
-    r.insert("eventCategory".into(), "Management".into());
-    r
+            .unwrap_or("us-east-1"),
+        source_ip_address: e.source_ip.to_string(),
+        user_agent: e.user_agent.map(|u| match u.char_indices().nth(1024) {
+            Some((at, _)) => &u[..at],
+            None => u,
+        }),
+        error_code: e.outcome.err().map(KmsError::name),
+        error_message: e.outcome.err().and_then(KmsError::message),
+        // Only an authenticated caller's members are recorded: an anonymous request could
+        // otherwise fill the log with whatever it sends.
+        request_parameters: (!request.is_null() && e.caller.is_some()).then_some(Shown(&request)),
+        response_elements: (!read_only && !response.is_null()).then_some(Shown(response)),
+        additional_event_data: has_additional.then_some(additional),
+        request_id: e.request_id,
+        event_id: event_id(),
+        read_only,
+        resources: key.as_deref().map(|arn| {
+            [Resource {
+                account_id: account_of(arn).unwrap_or_default(),
+                kind: "AWS::KMS::Key",
+                arn,
+            }]
+        }),
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: key
+            .as_deref()
+            .and_then(account_of)
+            .or(e.caller.map(|c| c.account.as_str())),
+        event_category: "Management",
+    };
+    serde_json::to_string(&record).unwrap_or_else(|_| "{}".into())
 }
 
 /// The record of an event the server caused itself (`DeleteKey` at the end of a deletion
@@ -398,7 +471,7 @@ mod tests {
             request_body: body,
             outcome: Ok(&serde_json::from_slice(resp).unwrap()),
         });
-        let v = Value::Object(r);
+        let v: Value = serde_json::from_str(&r).unwrap();
         let text = v.to_string();
         assert!(!text.contains("c2VjcmV0") && !text.contains("AQID") && !text.contains("tok"));
         assert_eq!(
@@ -427,7 +500,7 @@ mod tests {
     fn a_failed_management_call_names_its_error_and_the_key() {
         let c = caller();
         let err = KmsError::NotFound("Key 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' does not exist".into());
-        let r = Value::Object(request_record(&RequestEvent {
+        let r: Value = serde_json::from_str(&request_record(&RequestEvent {
             request_id: "req-2",
             time: OffsetDateTime::now_utc(),
             event_name: "ScheduleKeyDeletion",
@@ -439,7 +512,8 @@ mod tests {
             request_body:
                 br#"{"KeyId":"1234abcd-12ab-34cd-56ef-1234567890ab","PendingWindowInDays":7}"#,
             outcome: Err(&err),
-        }));
+        }))
+        .unwrap();
         assert_eq!(r["errorCode"], "NotFoundException");
         assert_eq!(r["errorMessage"], err.message().unwrap());
         assert_eq!(r["readOnly"], false);
@@ -457,7 +531,7 @@ mod tests {
     #[test]
     fn unauthenticated_and_unparsable_requests_are_recorded_too() {
         let err = KmsError::UnrecognizedClient;
-        let r = Value::Object(request_record(&RequestEvent {
+        let r: Value = serde_json::from_str(&request_record(&RequestEvent {
             request_id: "req-3",
             time: OffsetDateTime::now_utc(),
             event_name: "Encrypt",
@@ -468,7 +542,8 @@ mod tests {
             user_agent: Some("x"),
             request_body: b"not json",
             outcome: Err(&err),
-        }));
+        }))
+        .unwrap();
         assert_eq!(
             r["userIdentity"],
             json!({"type": "Unknown", "accessKeyId": "AKIANOPE"})
@@ -482,7 +557,7 @@ mod tests {
     #[test]
     fn management_responses_are_shown_without_secrets() {
         let c = caller();
-        let r = Value::Object(request_record(&RequestEvent {
+        let r: Value = serde_json::from_str(&request_record(&RequestEvent {
             request_id: "req-4",
             time: OffsetDateTime::now_utc(),
             event_name: "CreateGrant",
@@ -493,7 +568,8 @@ mod tests {
             user_agent: None,
             request_body: br#"{"KeyId":"arn:aws:kms:eu-west-1:111122223333:key/k1","GranteePrincipal":"arn:aws:iam::111122223333:role/app","Operations":["Decrypt"],"Constraints":{"EncryptionContextSubset":{"Tenant":"a"}}}"#,
             outcome: Ok(&json!({"GrantId": "g1", "GrantToken": "secret-token"})),
-        }));
+        }))
+        .unwrap();
         assert_eq!(r["responseElements"], json!({"grantId": "g1"}));
         assert_eq!(
             r["requestParameters"]["constraints"],
