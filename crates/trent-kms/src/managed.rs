@@ -18,7 +18,8 @@ use crate::error::KmsError;
 use crate::ids::{self, Caller, KeyRef};
 use crate::model::{KeyRecord, KeyState, RotationSchedule};
 use crate::policy;
-use crate::service::{Access, KeyChange, Kms};
+use crate::service::{Access, CachedKey, KeyChange, Kms};
+use std::sync::Arc;
 use trent_crypto::KeyMaterial;
 use trent_store::{AliasRow, Write};
 
@@ -536,6 +537,31 @@ impl Kms {
             }
         }
         Ok(())
+    }
+
+    /// `before_key_use` for a request naming one key.
+    pub(crate) async fn before_using(
+        &self,
+        caller: &Caller,
+        tokens: &Option<Vec<String>>,
+        key_id: &Option<String>,
+        access: &Access<'_>,
+    ) -> Result<(), KmsError> {
+        self.before_key_use(caller, tokens, &[(key_id.as_deref(), access)])
+            .await
+    }
+
+    /// `before_using`, then the key `key_id` names (by id, ARN, alias or alias ARN), authorized
+    /// for `access`.
+    pub(crate) async fn key_for_use(
+        &self,
+        caller: &Caller,
+        tokens: &Option<Vec<String>>,
+        key_id: &Option<String>,
+        access: &Access<'_>,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        self.before_using(caller, tokens, key_id, access).await?;
+        self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), access)
     }
 
     fn alias_known(&self, caller: &Caller, alias_name: &str) -> bool {

@@ -77,9 +77,9 @@ impl Kms {
                 ..Facts::default()
             },
         );
-        self.before_key_use(caller, grant_tokens, &[(key_id.as_deref(), &access)])
+        let key = self
+            .key_for_use(caller, grant_tokens, key_id, &access)
             .await?;
-        let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), &access)?;
         require_enabled(&key)?;
         require_usage(&key, keyspec::SIGN_VERIFY, op)?;
         let algorithm = algorithm.clone().unwrap_or_default();
@@ -185,13 +185,9 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         let access = Access::new("GetPublicKey");
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
-        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
+        let key = self
+            .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         require_enabled(&key)?;
         let Some(private) = key.private_key() else {
             return Err(KmsError::UnsupportedOperation(format!(
@@ -245,12 +241,8 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         let access = mac_access("GenerateMac", &req.mac_algorithm);
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
+        self.before_using(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, &access)?;
         dry_run(req.dry_run)?;
         let hmac = hmac_key(&key)?;
@@ -276,12 +268,8 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         let access = mac_access("VerifyMac", &req.mac_algorithm);
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
+        self.before_using(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         let key = self.mac_key(caller, &req.key_id, &req.mac_algorithm, &access)?;
         dry_run(req.dry_run)?;
         let hmac = hmac_key(&key)?;
@@ -329,13 +317,9 @@ impl Kms {
                 ..Facts::default()
             },
         );
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
-        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
+        let key = self
+            .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         require_enabled(&key)?;
         require_usage(&key, keyspec::KEY_AGREEMENT, "DeriveSharedSecret")?;
         let secret = private_key(&key)?
@@ -385,12 +369,8 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         let access = Access::new("Encapsulate");
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
+        self.before_using(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         let key = self.kem_key(caller, &req.key_id, &access)?;
         dry_run(req.dry_run)?;
         let (ciphertext, secret) = private_key(&key)?.encapsulate()?;
@@ -431,12 +411,8 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         let access = Access::new("Decapsulate");
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
+        self.before_using(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         let key = self.kem_key(caller, &req.key_id, &access)?;
         let private = private_key(&key)?;
         let ciphertext = req.shared_secret_ciphertext_blob.unwrap_or_default();
@@ -486,13 +462,9 @@ impl Kms {
                 ..Facts::default()
             },
         );
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
-        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
+        let key = self
+            .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         require_enabled(&key)?;
         super::crypto::require_symmetric_encryption(&key, None, op)?;
         dry_run(req.dry_run)?;

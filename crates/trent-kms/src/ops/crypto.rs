@@ -276,13 +276,9 @@ impl Kms {
                 ..Facts::default()
             },
         );
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
-        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
+        let key = self
+            .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         require_enabled(&key)?;
         let plaintext = req.plaintext.unwrap_or_default();
         let plan = encryption_plan(
@@ -319,12 +315,8 @@ impl Kms {
         refuse_recipient(&req.recipient)?;
         let context = req.encryption_context.unwrap_or_default();
         let access = open_access("Decrypt", &context, req.encryption_algorithm.as_deref());
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
+        self.before_using(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         let opened = self.open_blob(
             caller,
             req.ciphertext_blob.unwrap_or_default().as_slice(),
@@ -467,13 +459,9 @@ impl Kms {
                 ..Facts::default()
             },
         );
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
-        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
+        let key = self
+            .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         require_enabled(&key)?;
         require_symmetric_encryption(&key, None, action)?;
         dry_run(req.dry_run)?;

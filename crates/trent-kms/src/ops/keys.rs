@@ -173,13 +173,9 @@ impl Kms {
         check_grant_tokens(&mut v, &req.grant_tokens);
         v.finish()?;
         let access = Access::new("DescribeKey");
-        self.before_key_use(
-            caller,
-            &req.grant_tokens,
-            &[(req.key_id.as_deref(), &access)],
-        )
-        .await?;
-        let key = self.resolve_any(caller, req.key_id.as_deref().unwrap_or_default(), &access)?;
+        let key = self
+            .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
+            .await?;
         Ok(DescribeKeyResponse {
             key_metadata: Some(self.key_metadata(&key)),
         })
