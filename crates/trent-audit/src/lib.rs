@@ -16,12 +16,14 @@
 
 mod attest;
 mod chain;
+mod forward;
 mod signer;
 mod verify;
 mod writer;
 
 pub use attest::Attestation;
 pub use chain::{GENESIS_HASH, hash_line, read_chain, seal};
+pub use forward::{AuditSocket, SocketSnapshot};
 pub use signer::{AuditKeySpec, AuditPublicKey, AuditSigner, load_or_create_signer};
 pub use verify::{Problem, Report, verify_dir};
 pub use writer::{AuditConfig, AuditError, AuditLog, LATENCY_BUCKETS, StatsSnapshot};

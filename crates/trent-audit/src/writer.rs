@@ -4,6 +4,7 @@
 
 use crate::attest::Attestation;
 use crate::chain::{GENESIS_HASH, hash_line, read_chain, seal};
+use crate::forward::{AuditSocket, Forwarder, SocketSnapshot, SocketStats};
 use crate::signer::AuditSigner;
 use crate::{HEAD_FILE, PUBLIC_KEY_FILE, log_file_name, parse_log_file_name};
 use aws_lc_rs::digest;
@@ -29,6 +30,8 @@ pub struct AuditConfig {
     pub digest_interval: Duration,
     /// Also copy every durable line to standard output.
     pub stdout: bool,
+    /// Also send every durable line to this socket (best effort).
+    pub socket: Option<AuditSocket>,
     /// The node's name, in signature files and digests.
     pub node: String,
 }
@@ -41,6 +44,7 @@ impl AuditConfig {
             max_file_age: Duration::from_secs(3600),
             digest_interval: Duration::from_secs(300),
             stdout: false,
+            socket: None,
             node: node.to_string(),
         }
     }
@@ -87,6 +91,8 @@ pub struct StatsSnapshot {
     /// Cumulative counts per bucket (the Prometheus histogram form), the last is +Inf.
     pub latency_cumulative: Vec<u64>,
     pub latency_sum_seconds: f64,
+    /// The copy sent to a socket, when one is configured.
+    pub socket: Option<SocketSnapshot>,
 }
 
 impl AuditStats {
@@ -101,7 +107,7 @@ impl AuditStats {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
-    pub fn snapshot(&self) -> StatsSnapshot {
+    fn snapshot(&self, socket: Option<&SocketStats>) -> StatsSnapshot {
         let mut running = 0;
         let latency_cumulative = self
             .latency_buckets
@@ -119,6 +125,7 @@ impl AuditStats {
             failed_batches: self.failed_batches.load(Ordering::Relaxed),
             latency_cumulative,
             latency_sum_seconds: self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            socket: socket.map(SocketStats::snapshot),
         }
     }
 }
@@ -138,6 +145,7 @@ pub struct AuditLog {
     /// Taken away on close.
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
     stats: Arc<AuditStats>,
+    socket: Option<Arc<SocketStats>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -151,6 +159,8 @@ impl AuditLog {
         write_atomically(dir, PUBLIC_KEY_FILE, signer.public_key_pem().as_bytes())
             .map_err(|e| format!("{}: {e}", dir.display()))?;
         let stats = Arc::new(AuditStats::default());
+        let forward = config.socket.clone().map(Forwarder::start).transpose()?;
+        let socket = forward.as_ref().map(|f| f.stats.clone());
         let mut writer = Writer {
             config: config.clone(),
             signer,
@@ -161,6 +171,7 @@ impl AuditLog {
             last_digest_sequence: 0,
             last_digest_at: Instant::now(),
             buf: String::new(),
+            forward,
         };
         writer.recover()?;
         stats.healthy.store(true, Ordering::Release);
@@ -177,6 +188,7 @@ impl AuditLog {
         Ok(Self {
             tx: Mutex::new(Some(tx)),
             stats,
+            socket,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -250,7 +262,7 @@ impl AuditLog {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+        self.stats.snapshot(self.socket.as_deref())
     }
 
     /// Refuse new records, write what is queued, close and sign the open file, and stop the
@@ -295,6 +307,8 @@ struct Writer {
     last_digest_at: Instant,
     /// The lines of a batch, kept between batches so that its memory is reused.
     buf: String,
+    /// Sends a copy of each durable batch to a socket.
+    forward: Option<Forwarder>,
 }
 
 /// Most records one batch takes.
@@ -361,6 +375,9 @@ impl Writer {
     fn shut(&mut self, reply: oneshot::Sender<()>) {
         if let Err(e) = self.close_current() {
             tracing::error!(error = %e, "could not close the audit log file");
+        }
+        if let Some(f) = self.forward.as_mut() {
+            f.stop();
         }
         let _ = reply.send(());
     }
@@ -463,6 +480,9 @@ impl Writer {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(buf.as_bytes());
             let _ = out.flush();
+        }
+        if let Some(f) = &self.forward {
+            f.offer(buf.as_bytes(), batch.len() as u64);
         }
         Ok(())
     }

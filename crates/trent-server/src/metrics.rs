@@ -498,6 +498,34 @@ fn render_audit(o: &mut String, audit: &StatsSnapshot) {
         &counts,
         audit.latency_sum_seconds,
     );
+    if let Some(socket) = &audit.socket {
+        family(
+            o,
+            "trent_audit_socket_connected",
+            "gauge",
+            "1 while the socket that gets a copy of the audit log is connected.",
+        );
+        sample(
+            o,
+            "trent_audit_socket_connected",
+            &[],
+            if socket.connected { 1.0 } else { 0.0 },
+        );
+        family(
+            o,
+            "trent_audit_socket_records_total",
+            "counter",
+            "Audit records copied to the socket (outcome sent), or not copied because it was gone or too slow (outcome dropped). The files keep every record either way.",
+        );
+        for (outcome, n) in [("sent", socket.sent), ("dropped", socket.dropped)] {
+            sample(
+                o,
+                "trent_audit_socket_records_total",
+                &[("outcome", outcome)],
+                n as f64,
+            );
+        }
+    }
 }
 
 /// Running totals of per-bucket counts.
@@ -609,6 +637,11 @@ mod tests {
             failed_batches: 1,
             latency_cumulative,
             latency_sum_seconds: 0.004,
+            socket: Some(trent_audit::SocketSnapshot {
+                connected: true,
+                sent: 38,
+                dropped: 2,
+            }),
         }
     }
 
@@ -773,6 +806,9 @@ mod tests {
             "trent_audit_queue_depth 7",
             "trent_audit_records_total 40",
             "trent_audit_failed_batches_total 1",
+            "trent_audit_socket_connected 1",
+            r#"trent_audit_socket_records_total{outcome="sent"} 38"#,
+            r#"trent_audit_socket_records_total{outcome="dropped"} 2"#,
             r#"trent_audit_write_duration_seconds_bucket{le="0.0001"} 0"#,
             r#"trent_audit_write_duration_seconds_bucket{le="0.001"} 5"#,
             r#"trent_audit_write_duration_seconds_bucket{le="1"} 5"#,

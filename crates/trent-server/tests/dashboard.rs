@@ -34,6 +34,11 @@ fn exported_families() -> BTreeMap<String, String> {
             failed_batches: 0,
             latency_cumulative: vec![1; LATENCY_BUCKETS.len() + 1],
             latency_sum_seconds: 0.00005,
+            socket: Some(trent_audit::SocketSnapshot {
+                connected: true,
+                sent: 1,
+                dropped: 0,
+            }),
         }),
     };
     let text = m.render(&scrape);

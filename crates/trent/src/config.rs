@@ -92,6 +92,11 @@ pub struct ServeArgs {
     /// Also write every audit record to standard output. Default false.
     #[arg(long, env = "TRENT_AUDIT_STDOUT", num_args = 0..=1, default_missing_value = "true")]
     pub audit_stdout: Option<bool>,
+    /// Also send every audit record, once durable, to a socket: unix:/path or tcp:host:port.
+    /// Best effort: when it is gone or slow, records are dropped from the copy (never from the
+    /// files) and counted.
+    #[arg(long, env = "TRENT_AUDIT_SOCKET")]
+    pub audit_socket: Option<String>,
     /// Algorithm of the audit signing key made on first start: ED25519 or ECDSA_P256.
     #[arg(long, env = "TRENT_AUDIT_SIGNING_KEY_SPEC")]
     pub audit_signing_key_spec: Option<String>,
@@ -127,6 +132,7 @@ pub struct FileConfig {
     pub audit_max_file_age_secs: Option<u64>,
     pub audit_digest_interval_secs: Option<u64>,
     pub audit_stdout: Option<bool>,
+    pub audit_socket: Option<String>,
     pub audit_signing_key_spec: Option<String>,
     pub admin_listen: Option<String>,
     /// Principals the server makes sure exist at start, with their access keys and policies.
@@ -200,6 +206,7 @@ pub struct AuditSettings {
     pub max_file_age_secs: u64,
     pub digest_interval_secs: u64,
     pub stdout: bool,
+    pub socket: Option<trent_audit::AuditSocket>,
 }
 
 pub fn resolve_store(args: &StoreArgs, file: &FileConfig, in_memory: bool) -> StoreSettings {
@@ -323,6 +330,11 @@ impl Settings {
                     .unwrap_or(300)
                     .max(1),
                 stdout: args.audit_stdout.or(file.audit_stdout).unwrap_or(false),
+                socket: args
+                    .audit_socket
+                    .or(file.audit_socket)
+                    .map(|s| s.parse().map_err(|e| format!("--audit-socket: {e}")))
+                    .transpose()?,
             }),
         };
         let admin_text = args

@@ -282,6 +282,7 @@ fn open_audit(
     config.max_file_age = Duration::from_secs(a.max_file_age_secs);
     config.digest_interval = Duration::from_secs(a.digest_interval_secs);
     config.stdout = a.stdout;
+    config.socket = a.socket.clone();
     tracing::info!(dir = %a.dir.display(), key_id = signer.key_id(), algorithm = signer.spec().name(), "audit log");
     trent_audit::AuditLog::open(config, signer).map_err(|e| format!("audit log: {e}"))
 }
