@@ -389,3 +389,79 @@ def test_a_killed_server_continues_its_chain_after_restart(tmp_path):
     r = run_trent(["audit", "verify", str(data / "audit")])
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.startswith(f"OK: {len(records(data / 'audit'))} records in 2 files")
+
+
+# --------------------------------------------------------------------------------------------
+# The AWS CLI: its calls are recorded like any other client's
+# --------------------------------------------------------------------------------------------
+
+
+def cli_records(audit_dir: Path, event_name: str) -> list[dict]:
+    """The records of `event_name` made by the AWS CLI (its userAgent names `aws-cli`)."""
+    return [r for r in records(audit_dir)
+            if r["eventName"] == event_name and "aws-cli" in (r.get("userAgent") or "")]
+
+
+def test_aws_cli_encrypt_and_decrypt_are_recorded_without_the_plaintext(srv, tmp_path):
+    audit = srv.data_dir / "audit"
+    key = srv.client("admin").create_key(Description="for the CLI")["KeyMetadata"]
+    plaintext = b"cli-wombat-plaintext-8f14e45fceea167a"
+    context = {"Dept": "Eng", "tenant-ID": "Acme-42"}  # kept as they are, not camelCased
+    (tmp_path / "pt.bin").write_bytes(plaintext)
+
+    res = srv.cli("admin", ["encrypt", "--key-id", key["KeyId"], "--plaintext", f"fileb://{tmp_path / 'pt.bin'}",
+                            "--encryption-context", json.dumps(context)])
+    assert res.returncode == 0, res.stderr
+    assert res.json["KeyId"] == key["Arn"]
+    ciphertext = base64.b64decode(res.json["CiphertextBlob"])
+    (tmp_path / "ct.bin").write_bytes(ciphertext)
+    res = srv.cli("admin", ["decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'ct.bin'}",
+                            "--encryption-context", json.dumps(context)])
+    assert res.returncode == 0, res.stderr
+    assert base64.b64decode(res.json["Plaintext"]) == plaintext
+
+    [enc] = cli_records(audit, "Encrypt")
+    assert enc["userAgent"].startswith("aws-cli/"), enc["userAgent"]
+    assert "errorCode" not in enc and "errorMessage" not in enc
+    assert enc["eventSource"] == "kms.amazonaws.com"
+    assert enc["eventType"] == "AwsApiCall"
+    assert enc["readOnly"] is True
+    assert enc["userIdentity"] == {"type": "IAMUser", "arn": ADMIN.arn, "accountId": DEV_ACCOUNT,
+                                   "accessKeyId": ADMIN.access_key, "userName": "admin"}
+    assert enc["requestParameters"] == {"keyId": key["KeyId"], "encryptionContext": context}
+    assert enc["responseElements"] is None
+    assert enc["additionalEventData"] == {"keyMaterialId": key["CurrentKeyMaterialId"]}
+    assert enc["resources"] == [{"accountId": DEV_ACCOUNT, "type": "AWS::KMS::Key", "ARN": key["Arn"]}]
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", enc["requestID"])
+
+    [dec] = cli_records(audit, "Decrypt")
+    assert "errorCode" not in dec
+    assert dec["readOnly"] is True
+    assert dec["requestParameters"] == {"encryptionContext": context}
+    assert dec["responseElements"] is None
+    assert dec["resources"] == [{"accountId": DEV_ACCOUNT, "type": "AWS::KMS::Key", "ARN": key["Arn"]}]
+    assert dec["trentChain"]["sequence"] == enc["trentChain"]["sequence"] + 1
+
+    # Neither the plaintext (as sent, or as base64) nor the ciphertext is anywhere in the directory.
+    everything = b"".join(p.read_bytes() for p in audit.iterdir() if p.is_file())
+    for secret in (plaintext, base64.b64encode(plaintext), base64.b64encode(ciphertext)):
+        assert secret not in everything, secret
+
+
+def test_aws_cli_describe_key_of_a_missing_key_is_recorded_with_its_error(srv):
+    audit = srv.data_dir / "audit"
+    missing = "6b1c0d2e-9f8a-4b7c-8d6e-5f4a3b2c1d0e"
+    res = srv.cli("admin", ["describe-key", "--key-id", missing])
+    assert res.returncode != 0
+    assert res.error_code == "NotFoundException", res.stderr
+    arn = f"arn:aws:kms:{REGION}:{DEV_ACCOUNT}:key/{missing}"
+    assert res.error_message == f"Key '{arn}' does not exist"
+
+    [rec] = cli_records(audit, "DescribeKey")
+    assert rec["errorCode"] == "NotFoundException"
+    assert rec["errorMessage"] == res.error_message
+    assert rec["requestParameters"] == {"keyId": missing}
+    assert rec["responseElements"] is None
+    assert rec["readOnly"] is True
+    assert rec["userIdentity"]["accessKeyId"] == ADMIN.access_key
+    assert rec["resources"] == [{"accountId": DEV_ACCOUNT, "type": "AWS::KMS::Key", "ARN": arn}]
