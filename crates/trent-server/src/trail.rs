@@ -218,12 +218,19 @@ fn key_arn(request: &Value, response: &Value, caller: Option<&Caller>) -> Option
     bare_id.then(|| format!("arn:aws:kms:{}:{}:key/{asked}", c.region, c.account))
 }
 
-/// A unique event id in the UUID layout: 64 random bits drawn once per process, then a count.
+/// A unique event id in the layout of a version 4 UUID (its version and variant bits set): 60
+/// random bits drawn once per process, then a count.
 fn event_id() -> String {
     static PREFIX: OnceLock<[u8; 8]> = OnceLock::new();
     static COUNT: AtomicU64 = AtomicU64::new(0);
-    let p = PREFIX.get_or_init(|| trent_crypto::primitives::random_array::<8>().unwrap_or([0; 8]));
-    let n = COUNT.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    let p = PREFIX.get_or_init(|| {
+        let mut p = trent_crypto::primitives::random_array::<8>().unwrap_or([0; 8]);
+        p[6] = 0x40 | (p[6] & 0x0f);
+        p
+    });
+    let mut n = COUNT.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    // The variant (10xx) takes the count's top two bits, which it never reaches.
+    n[0] = 0x80 | (n[0] & 0x3f);
     format!(
         "{}-{}-{}-{}-{}",
         hex::encode(&p[..4]),
@@ -451,6 +458,27 @@ mod tests {
             "eu-west-1",
             "arn:aws:iam::111122223333:user/ops/alice",
         )
+    }
+
+    #[test]
+    fn event_ids_are_distinct_and_laid_out_as_version_4_uuids() {
+        let ids: Vec<String> = (0..1000).map(|_| event_id()).collect();
+        for id in &ids {
+            let groups: Vec<&str> = id.split('-').collect();
+            assert_eq!(
+                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12],
+                "{id}"
+            );
+            assert!(
+                id.bytes()
+                    .all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+            assert!(groups[2].starts_with('4'), "{id}");
+            assert!(matches!(&groups[3][..1], "8" | "9" | "a" | "b"), "{id}");
+        }
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 
     #[test]
