@@ -82,12 +82,36 @@ pub fn is_cryptographic(op: &str) -> bool {
     )
 }
 
+/// Timestamps (epoch seconds in the API) that CloudTrail writes as dates: "Aug 10, 2022,
+/// 10:38:27 PM", UTC.
+const DATE_MEMBERS: &[&str] = &[
+    "CreationDate",
+    "DeletionDate",
+    "ValidTo",
+    "ParametersValidTo",
+    "LastUpdatedDate",
+    "NextRotationDate",
+    "OnDemandRotationStartDate",
+    "RotationDate",
+    "TrackingStartDate",
+    "KeyCreationDate",
+];
+
 fn lower_camel(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
         Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
         None => String::new(),
     }
+}
+
+/// A timestamp as CloudTrail shows it in request parameters and response elements.
+fn cloudtrail_date(epoch_seconds: f64) -> Option<String> {
+    let t = OffsetDateTime::from_unix_timestamp(epoch_seconds.floor() as i64).ok()?;
+    let format = time::macros::format_description!(
+        "[month repr:short] [day padding:none], [year], [hour repr:12 padding:none]:[minute]:[second] [period]"
+    );
+    t.format(&format).ok()
 }
 
 /// A request or response object as CloudTrail shows it, written straight out: member names in
@@ -99,8 +123,14 @@ struct LowerCamel<'a>(&'a str);
 
 impl Serialize for LowerCamel<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0.chars().next() {
-            Some(c) if c.is_ascii_uppercase() => s.serialize_str(&lower_camel(self.0)),
+        // CloudTrail's rule (Java's decapitalize): a name that starts with two capitals, such as
+        // AWSAccountId, stays as it is.
+        let mut chars = self.0.chars();
+        match (chars.next(), chars.next()) {
+            (Some(a), Some(b)) if a.is_ascii_uppercase() && b.is_ascii_uppercase() => {
+                s.serialize_str(self.0)
+            }
+            (Some(a), _) if a.is_ascii_uppercase() => s.serialize_str(&lower_camel(self.0)),
             _ => s.serialize_str(self.0),
         }
     }
@@ -117,6 +147,12 @@ impl Serialize for Shown<'_> {
                     }
                     if USER_MAPS.contains(&k.as_str()) {
                         map.serialize_entry(&LowerCamel(k), v)?;
+                    } else if let Some(date) = DATE_MEMBERS
+                        .contains(&k.as_str())
+                        .then(|| v.as_f64().and_then(cloudtrail_date))
+                        .flatten()
+                    {
+                        map.serialize_entry(&LowerCamel(k), &date)?;
                     } else {
                         map.serialize_entry(&LowerCamel(k), &Shown(v))?;
                     }
@@ -522,6 +558,43 @@ mod tests {
         assert_eq!(v["eventType"], "AwsApiCall");
         assert_eq!(v["recipientAccountId"], "111122223333");
         assert!(v.get("errorCode").is_none());
+    }
+
+    #[test]
+    fn response_elements_name_members_and_show_dates_as_cloudtrail_does() {
+        let c = caller();
+        let arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let resp = json!({"KeyMetadata": {
+            "AWSAccountId": "111122223333", "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "Arn": arn, "CreationDate": 1_660_171_107.25, "ValidTo": 1_618_210_710,
+            "Enabled": false, "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+        }});
+        let r: Value = serde_json::from_str(&request_record(&RequestEvent {
+            request_id: "req-2",
+            time: OffsetDateTime::from_unix_timestamp(1_660_171_107).unwrap(),
+            event_name: "CreateKey",
+            caller: Some(&c),
+            access_key_id: Some("AKIAEXAMPLE"),
+            region: Some("eu-west-1"),
+            source_ip: "192.0.2.7".parse().unwrap(),
+            user_agent: None,
+            request_body: br#"{"Description":"","ValidTo":1618210710}"#,
+            outcome: Ok(&resp),
+        }))
+        .unwrap();
+        assert_eq!(
+            r["responseElements"],
+            json!({"keyMetadata": {
+                "AWSAccountId": "111122223333", "keyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+                "arn": arn, "creationDate": "Aug 10, 2022, 10:38:27 PM",
+                "validTo": "Apr 12, 2021, 6:58:30 AM",
+                "enabled": false, "encryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+            }})
+        );
+        assert_eq!(
+            r["requestParameters"],
+            json!({"description": "", "validTo": "Apr 12, 2021, 6:58:30 AM"})
+        );
     }
 
     #[test]
