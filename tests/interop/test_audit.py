@@ -5,6 +5,7 @@ records of what the server does itself; `trent audit verify` and `trent audit pu
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import re
@@ -131,6 +132,10 @@ def test_every_request_has_one_record_in_the_cloudtrail_shape(srv):
     assert c["requestParameters"] == {"description": "audited"}
     assert c["responseElements"]["keyMetadata"]["keyId"] == key["KeyId"]
     assert c["responseElements"]["keyMetadata"]["keyState"] == "Enabled"
+    # As CloudTrail writes them: the account member's name kept, the date formatted, in UTC.
+    assert c["responseElements"]["keyMetadata"]["AWSAccountId"] == DEV_ACCOUNT
+    created = key["CreationDate"].astimezone(datetime.timezone.utc)
+    assert c["responseElements"]["keyMetadata"]["creationDate"] == created.strftime("%b %-d, %Y, %-I:%M:%S %p")
 
     d = rec["denied"]
     assert d["userIdentity"]["type"] == "AssumedRole" and d["userIdentity"]["arn"] == BOB.arn
