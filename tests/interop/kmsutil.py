@@ -746,3 +746,28 @@ def wait_until(check: Callable[[], bool], timeout: float = 3.0, every: float = 0
         if time.monotonic() >= deadline:
             return False
         time.sleep(every)
+
+
+# The audit log's files, as a reader of the data directory sees them.
+AUDIT_LOG_NAME = re.compile(r"^audit-\d{12}\.jsonl$")
+
+
+def audit_lines(audit_dir: Path) -> list[str]:
+    """Every line of the audit log in `audit_dir`, oldest file first."""
+    out: list[str] = []
+    for f in sorted(p for p in audit_dir.iterdir() if AUDIT_LOG_NAME.match(p.name)):
+        out += f.read_text().splitlines()
+    return out
+
+
+def audit_records(audit_dir: Path) -> list[dict]:
+    """Every record of the audit log in `audit_dir`, parsed, in order."""
+    return [json.loads(line) for line in audit_lines(audit_dir)]
+
+
+def audit_by_request_id(audit_dir: Path) -> dict[str, list[dict]]:
+    """The records of the audit log in `audit_dir` by their requestID."""
+    out: dict[str, list[dict]] = {}
+    for r in audit_records(audit_dir):
+        out.setdefault(r.get("requestID"), []).append(r)
+    return out

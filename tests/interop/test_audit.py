@@ -21,11 +21,14 @@ import requests
 from botocore.exceptions import ClientError
 
 from kmsutil import (
+    AUDIT_LOG_NAME,
     DEV_ACCOUNT,
     REGION,
     ConfiguredPrincipal,
     TrentServer,
     allow,
+    audit_by_request_id,
+    audit_records,
     denied_message,
     kms_call,
     make_kms_client,
@@ -39,21 +42,8 @@ from kmsutil import (
 DAY = 86_400
 ADMIN = ConfiguredPrincipal("admin", f"arn:aws:iam::{DEV_ACCOUNT}:user/admin", {"all": policy_doc(allow("kms:*"))})
 BOB = ConfiguredPrincipal("bob", f"arn:aws:iam::{DEV_ACCOUNT}:role/bob")
-LOG_NAME = re.compile(r"^audit-\d{12}\.jsonl$")
-
-
-def records(audit_dir: Path) -> list[dict]:
-    out = []
-    for f in sorted(p for p in audit_dir.iterdir() if LOG_NAME.match(p.name)):
-        out += [json.loads(line) for line in f.read_text().splitlines()]
-    return out
-
-
-def by_request_id(audit_dir: Path) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for r in records(audit_dir):
-        out.setdefault(r.get("requestID"), []).append(r)
-    return out
+records = audit_records
+by_request_id = audit_by_request_id
 
 
 def request_id(call) -> str:
@@ -387,7 +377,7 @@ def test_a_killed_server_continues_its_chain_after_restart(tmp_path):
             ids.append(kms.encrypt(KeyId=key, Plaintext=b"x")["ResponseMetadata"]["RequestId"])
     finally:
         server.stop()
-    files = sorted(p.name for p in (data / "audit").iterdir() if LOG_NAME.match(p.name))
+    files = sorted(p.name for p in (data / "audit").iterdir() if AUDIT_LOG_NAME.match(p.name))
     assert len(files) == 2
     seen = by_request_id(data / "audit")
     assert all(len(seen.get(i, [])) == 1 for i in ids)

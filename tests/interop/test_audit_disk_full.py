@@ -10,27 +10,22 @@ ENOSPC. Each audit file can then grow to the limit and no further."""
 from __future__ import annotations
 
 import base64
-import json
-import re
 import threading
-from pathlib import Path
 
 import pytest
 
 import kmsutil
-from kmsutil import TrentServer, kms_call, make_kms_client, run_trent, wait_until
+from kmsutil import (
+    AUDIT_LOG_NAME,
+    TrentServer,
+    audit_by_request_id,
+    kms_call,
+    make_kms_client,
+    run_trent,
+    wait_until,
+)
 
-LOG_NAME = re.compile(r"^audit-\d{12}\.jsonl$")
 LIMIT_KIB = 256
-
-
-def by_request_id(audit_dir: Path) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for f in sorted(p for p in audit_dir.iterdir() if LOG_NAME.match(p.name)):
-        for line in f.read_text().splitlines():
-            rid = json.loads(line).get("requestID")
-            out[rid] = out.get(rid, 0) + 1
-    return out
 
 
 @pytest.fixture
@@ -80,14 +75,14 @@ def test_a_batch_that_does_not_fit_is_refused_cut_back_and_service_resumes(tmp_p
     assert {(r[0], r[2], r[3]) for r in failed} == {
         (500, "KMSInternalException", "The audit log cannot be written. Retry the request.")}
     # The files the limit cut short: each ends on a whole record, within the limit.
-    files = sorted(p for p in audit.iterdir() if LOG_NAME.match(p.name))
+    files = sorted(p for p in audit.iterdir() if AUDIT_LOG_NAME.match(p.name))
     assert len(files) >= 2
     for f in files:
         assert f.stat().st_size <= LIMIT_KIB * 1024
         assert f.read_bytes().endswith(b"}\n")
-    seen = by_request_id(audit)
+    seen = audit_by_request_id(audit)
     succeeded = [r[1] for r in results if r[0] == 200]
-    assert [rid for rid in succeeded if seen.get(rid) != 1] == []
+    assert [rid for rid in succeeded if len(seen.get(rid, [])) != 1] == []
     assert [r[1] for r in failed if r[1] in seen] == [], "a refused request left a record"
     assert "cannot be written" in server.stderr_tail(20000)
     r = run_trent(["audit", "verify", str(audit)])

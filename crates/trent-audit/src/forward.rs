@@ -5,11 +5,12 @@
 //! and when the queue is full, or the socket is gone, they are dropped and counted. The thread
 //! reconnects at most once a second.
 
+use parking_lot::Mutex;
+use socket2::{Domain, SockAddr, Socket, Type};
 use std::io::Write;
-use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
+use std::net::ToSocketAddrs;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -81,43 +82,63 @@ impl SocketStats {
     }
 }
 
-/// Batches the queue holds before new ones are dropped.
+/// Batches the queue holds before new ones are dropped...
 const QUEUE_BATCHES: usize = 4096;
-/// Longest a write may block before the connection is given up.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// ...and the bytes.
+const QUEUE_BYTES: usize = 64 * 1024 * 1024;
+/// Longest a connect, or a write that makes no progress, may take before the connection is
+/// given up.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
-/// At shutdown, how long the queue may take to drain before the rest is dropped.
+/// At shutdown, how long the queue may take to drain before the rest is dropped; the sending
+/// thread is then left to end on its own.
 const STOP_WITHIN: Duration = Duration::from_secs(2);
 
 /// The writer's end: hands batches to the sending thread.
 pub(crate) struct Forwarder {
     tx: Option<mpsc::SyncSender<(Vec<u8>, u64)>>,
     pub stats: Arc<SocketStats>,
-    stopping: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    shared: Arc<Shared>,
+    /// Closed by the sending thread when it ends.
+    ended: Option<mpsc::Receiver<()>>,
+}
+
+/// What the writer's end and the sending thread share.
+struct Shared {
+    /// Set at shutdown: the queue gets STOP_WITHIN to drain.
+    stop_by: Mutex<Option<Instant>>,
+    /// Bytes queued and not yet taken by the sending thread.
+    queued_bytes: AtomicUsize,
 }
 
 impl Forwarder {
     pub fn start(target: AuditSocket) -> Result<Self, String> {
         let stats = Arc::new(SocketStats::default());
         let (tx, rx) = mpsc::sync_channel(QUEUE_BATCHES);
-        let stopping = Arc::new(AtomicBool::new(false));
+        let (ended_tx, ended) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            stop_by: Mutex::new(None),
+            queued_bytes: AtomicUsize::new(0),
+        });
         let sender = Sender {
             target,
             stats: stats.clone(),
-            stopping: stopping.clone(),
+            shared: shared.clone(),
             conn: None,
             last_attempt: None,
         };
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("trent-audit-socket".into())
-            .spawn(move || sender.run(rx))
+            .spawn(move || {
+                sender.run(rx);
+                drop(ended_tx);
+            })
             .map_err(|e| e.to_string())?;
         Ok(Self {
             tx: Some(tx),
             stats,
-            stopping,
-            thread: Some(thread),
+            shared,
+            ended: Some(ended),
         })
     }
 
@@ -125,17 +146,30 @@ impl Forwarder {
     /// counted if the queue is full.
     pub fn offer(&self, lines: &[u8], records: u64) {
         let Some(tx) = &self.tx else { return };
+        let queued = self.shared.queued_bytes.load(Ordering::Relaxed);
+        if queued.saturating_add(lines.len()) > QUEUE_BYTES {
+            self.stats.dropped.fetch_add(records, Ordering::Relaxed);
+            return;
+        }
+        self.shared
+            .queued_bytes
+            .fetch_add(lines.len(), Ordering::Relaxed);
         if tx.try_send((lines.to_vec(), records)).is_err() {
+            self.shared
+                .queued_bytes
+                .fetch_sub(lines.len(), Ordering::Relaxed);
             self.stats.dropped.fetch_add(records, Ordering::Relaxed);
         }
     }
 
-    /// Send what is queued (for at most STOP_WITHIN), then stop.
+    /// Send what is queued, for at most about STOP_WITHIN, then stop; what is left is dropped.
     pub fn stop(&mut self) {
-        self.stopping.store(true, Ordering::Release);
+        *self.shared.stop_by.lock() = Some(Instant::now() + STOP_WITHIN);
         self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(ended) = self.ended.take() {
+            // A connect or write in progress ends within IO_TIMEOUT; past that the thread is
+            // left to finish (or be ended with the process).
+            let _ = ended.recv_timeout(STOP_WITHIN + IO_TIMEOUT + Duration::from_millis(500));
         }
     }
 }
@@ -152,23 +186,25 @@ impl<T: Write + Send> Conn for T {}
 struct Sender {
     target: AuditSocket,
     stats: Arc<SocketStats>,
-    stopping: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     conn: Option<Box<dyn Conn>>,
     last_attempt: Option<Instant>,
 }
 
 impl Sender {
     fn run(mut self, rx: mpsc::Receiver<(Vec<u8>, u64)>) {
-        let mut stop_seen: Option<Instant> = None;
+        // Connect at once, so that the gauge says whether the receiver is there.
+        self.connected();
         while let Ok((lines, records)) = rx.recv() {
-            if self.stopping.load(Ordering::Acquire) {
-                let since = *stop_seen.get_or_insert_with(Instant::now);
-                if since.elapsed() > STOP_WITHIN {
-                    self.stats.dropped.fetch_add(records, Ordering::Relaxed);
-                    continue;
-                }
-            }
-            if self.connected() && self.send(&lines) {
+            self.shared
+                .queued_bytes
+                .fetch_sub(lines.len(), Ordering::Relaxed);
+            let past_stop = self
+                .shared
+                .stop_by
+                .lock()
+                .is_some_and(|by| Instant::now() >= by);
+            if !past_stop && self.connected() && self.send(&lines) {
                 self.stats.sent.fetch_add(records, Ordering::Relaxed);
             } else {
                 self.stats.dropped.fetch_add(records, Ordering::Relaxed);
@@ -188,18 +224,7 @@ impl Sender {
             return false;
         }
         self.last_attempt = Some(Instant::now());
-        let conn: std::io::Result<Box<dyn Conn>> = match &self.target {
-            AuditSocket::Unix(path) => UnixStream::connect(path).and_then(|s| {
-                s.set_write_timeout(Some(WRITE_TIMEOUT))?;
-                Ok(Box::new(s) as Box<dyn Conn>)
-            }),
-            AuditSocket::Tcp(addr) => TcpStream::connect(addr.as_str()).and_then(|s| {
-                s.set_write_timeout(Some(WRITE_TIMEOUT))?;
-                s.set_nodelay(true)?;
-                Ok(Box::new(s) as Box<dyn Conn>)
-            }),
-        };
-        match conn {
+        match connect(&self.target) {
             Ok(c) => {
                 tracing::info!(socket = %self.target, "audit socket connected");
                 self.conn = Some(c);
@@ -223,10 +248,42 @@ impl Sender {
                 tracing::warn!(socket = %self.target, error = %e, "audit socket: write failed; reconnecting");
                 self.conn = None;
                 self.stats.connected.store(false, Ordering::Relaxed);
-                // Try again at once for the next batch.
-                self.last_attempt = None;
                 false
             }
         }
     }
+}
+
+/// A connection to `target`, made within IO_TIMEOUT, whose writes give up after IO_TIMEOUT
+/// without progress.
+fn connect(target: &AuditSocket) -> std::io::Result<Box<dyn Conn>> {
+    let socket = match target {
+        AuditSocket::Unix(path) => {
+            let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            s.connect_timeout(&SockAddr::unix(path)?, IO_TIMEOUT)?;
+            s
+        }
+        AuditSocket::Tcp(addr) => {
+            let mut last = None;
+            let mut made = None;
+            for a in addr.to_socket_addrs()? {
+                let s = Socket::new(Domain::for_address(a), Type::STREAM, None)?;
+                match s.connect_timeout(&a.into(), IO_TIMEOUT) {
+                    Ok(()) => {
+                        s.set_tcp_nodelay(true)?;
+                        made = Some(s);
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            made.ok_or_else(|| {
+                last.unwrap_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no address")
+                })
+            })?
+        }
+    };
+    socket.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(Box::new(socket))
 }

@@ -1,14 +1,20 @@
 //! The copy of the log sent to a socket (`--audit-socket`): every durable line arrives, byte for
 //! byte as in the files and in order; while the socket is gone the files still get everything,
-//! the copy drops and counts, and it reconnects.
+//! the copy drops and counts, and it reconnects; a receiver that stops reading holds up neither
+//! requests nor shutdown.
 
+mod common;
+
+use common::all_lines;
 use serde_json::{Map, Value, json};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use trent_audit::{AuditConfig, AuditKeySpec, AuditLog, AuditSigner, AuditSocket, SocketSnapshot};
+
+const PATIENCE: Duration = Duration::from_secs(10);
 
 fn record(i: u64) -> Map<String, Value> {
     json!({"eventName": "Encrypt", "requestID": format!("req-{i}")})
@@ -23,28 +29,10 @@ fn open(dir: &Path, socket: AuditSocket) -> AuditLog {
     AuditLog::open(c, AuditSigner::generate(AuditKeySpec::Ed25519).unwrap().0).unwrap()
 }
 
-/// Every line of the log's files, in order.
-fn file_lines(dir: &Path) -> Vec<String> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// Read `n` lines from `reader`, failing after 10 s.
-fn read_lines(reader: &mut impl BufRead, n: usize) -> Vec<String> {
+/// Read `n` lines from `conn`, failing after PATIENCE.
+fn read_lines(conn: UnixStream, n: usize) -> Vec<String> {
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut reader = BufReader::new(conn);
     (0..n)
         .map(|_| {
             let mut line = String::new();
@@ -55,8 +43,26 @@ fn read_lines(reader: &mut impl BufRead, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The next connection to `listener`, failing after PATIENCE.
+fn accept(listener: &UnixListener) -> UnixStream {
+    listener.set_nonblocking(true).unwrap();
+    let until = Instant::now() + PATIENCE;
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => {
+                conn.set_nonblocking(false).unwrap();
+                return conn;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("no connection: {e}"),
+        }
+    }
+}
+
 fn wait_for(log: &AuditLog, what: impl Fn(SocketSnapshot) -> bool) -> SocketSnapshot {
-    let until = Instant::now() + Duration::from_secs(10);
+    let until = Instant::now() + PATIENCE;
     loop {
         let s = log.stats().socket.expect("socket stats");
         if what(s) {
@@ -112,11 +118,12 @@ async fn a_unix_socket_gets_every_durable_line_as_written() {
     let listener = UnixListener::bind(&path).unwrap();
     let dir = tmp.path().join("audit");
     let log = open(&dir, AuditSocket::Unix(path));
+    let conn = accept(&listener);
+    wait_for(&log, |s| s.connected);
     for i in 0..50 {
         log.append(record(i)).await.unwrap();
     }
-    let (conn, _) = listener.accept().unwrap();
-    let got = tokio::task::spawn_blocking(move || read_lines(&mut BufReader::new(conn), 50))
+    let got = tokio::task::spawn_blocking(move || read_lines(conn, 50))
         .await
         .unwrap();
     let s = wait_for(&log, |s| s.sent == 50);
@@ -129,7 +136,7 @@ async fn a_unix_socket_gets_every_durable_line_as_written() {
         }
     );
     log.close().await;
-    assert_eq!(got, file_lines(&dir));
+    assert_eq!(got, all_lines(&dir));
     let ids: Vec<String> = got
         .iter()
         .map(|l| {
@@ -143,15 +150,12 @@ async fn a_unix_socket_gets_every_durable_line_as_written() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_listener_the_files_get_everything_and_the_copy_catches_up_once_it_is_back() {
+async fn without_a_listener_the_files_get_everything_and_the_copy_resumes_once_it_is_back() {
     let tmp = tempfile::tempdir().unwrap();
-    // Bound once to learn a free port, then closed: nothing listens there for now.
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Nothing listens at this path yet: connecting fails at once.
+    let path = tmp.path().join("later.sock");
     let dir = tmp.path().join("audit");
-    let log = open(&dir, AuditSocket::Tcp(addr.to_string()));
+    let log = open(&dir, AuditSocket::Unix(path.clone()));
     for i in 0..5 {
         log.append(record(i)).await.unwrap();
     }
@@ -164,33 +168,39 @@ async fn without_a_listener_the_files_get_everything_and_the_copy_catches_up_onc
             dropped: 5
         }
     );
-    assert_eq!(file_lines(&dir).len(), 5, "the files miss nothing");
-    let listener = TcpListener::bind(addr).unwrap();
-    // The next attempt comes at most a second after the last; until then batches are dropped.
-    let accepted = std::thread::spawn(move || listener.accept().unwrap().0);
+    assert_eq!(all_lines(&dir).len(), 5, "the files miss nothing");
+    let listener = UnixListener::bind(&path).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    // The next attempt comes with the first batch a second or more after the last; until then
+    // batches are dropped.
+    let until = Instant::now() + PATIENCE;
     let mut i = 5;
-    while !accepted.is_finished() {
+    let conn = loop {
         log.append(record(i)).await.unwrap();
         i += 1;
+        if let Ok((conn, _)) = listener.accept() {
+            break conn;
+        }
+        assert!(Instant::now() < until, "no reconnection");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let conn = accepted.join().unwrap();
+    };
+    conn.set_nonblocking(false).unwrap();
     log.append(record(i)).await.unwrap();
     let s = wait_for(&log, |s| s.sent + s.dropped == i + 1);
     assert!(s.connected && s.sent >= 1, "{s:?}");
     let sent = s.sent as usize;
-    let got = tokio::task::spawn_blocking(move || read_lines(&mut BufReader::new(conn), sent))
+    let got = tokio::task::spawn_blocking(move || read_lines(conn, sent))
         .await
         .unwrap();
     log.close().await;
-    let all = file_lines(&dir);
+    let all = all_lines(&dir);
     assert_eq!(all.len() as u64, i + 1);
     // What was sent is the end of the log, line for line.
     assert_eq!(got, all[all.len() - sent..]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receiver_that_goes_away_costs_the_copy_only() {
+async fn a_tcp_receiver_that_goes_away_costs_the_copy_only() {
     let tmp = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -210,5 +220,40 @@ async fn a_receiver_that_goes_away_costs_the_copy_only() {
     assert!(s.dropped >= 1, "{s:?}");
     assert!(log.is_healthy());
     log.close().await;
-    assert_eq!(file_lines(&dir).len(), 20);
+    assert_eq!(all_lines(&dir).len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_reads_holds_up_neither_requests_nor_shutdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("stuck.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let dir = tmp.path().join("audit");
+    let log = open(&dir, AuditSocket::Unix(path));
+    let _held = accept(&listener);
+    // Far more than the socket buffers hold: the sender blocks, then times out, while requests
+    // go on at the pace of the disk.
+    let big = "x".repeat(16 * 1024);
+    let started = Instant::now();
+    for i in 0..300 {
+        let mut r = record(i);
+        r.insert("pad".into(), json!(big));
+        log.append(r).await.unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "requests waited on the socket: {:?}",
+        started.elapsed()
+    );
+    let closing = Instant::now();
+    log.close().await;
+    // STOP_WITHIN (2 s) for the queue, and a write in progress gives up within 2 s.
+    assert!(
+        closing.elapsed() < Duration::from_secs(6),
+        "close took {:?}",
+        closing.elapsed()
+    );
+    let s = log.stats().socket.unwrap();
+    assert!(s.dropped > 0 && s.sent + s.dropped <= 300, "{s:?}");
+    assert_eq!(all_lines(&dir).len(), 300, "the files miss nothing");
 }

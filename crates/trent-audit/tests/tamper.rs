@@ -3,7 +3,10 @@
 //! each tampering is found and named.
 
 use serde_json::{Map, Value, json};
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{lines, logs};
+use std::path::Path;
 use std::time::Duration;
 use trent_audit::{
     AuditConfig, AuditKeySpec, AuditLog, AuditPublicKey, AuditSigner, HEAD_FILE, Report,
@@ -40,24 +43,6 @@ async fn write_log(dir: &Path, n: u64, spec: AuditKeySpec) -> AuditPublicKey {
     }
     log.close().await;
     public
-}
-
-fn logs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    v.sort();
-    v
-}
-
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 fn write_lines(path: &Path, lines: &[String]) {

@@ -304,6 +304,12 @@ impl Settings {
             trent_audit::AuditKeySpec::from_name(&spec_name).ok_or_else(|| {
                 format!("--audit-signing-key-spec: '{spec_name}' is neither ED25519 nor ECDSA_P256")
             })?;
+        // Checked even when the audit log is off, so that a mistake is not silently ignored.
+        let audit_socket = args
+            .audit_socket
+            .or(file.audit_socket)
+            .map(|s| s.parse().map_err(|e| format!("--audit-socket: {e}")))
+            .transpose()?;
         let audit = match (audit_on, audit_dir) {
             (false, _) => None,
             (true, None) if store.in_memory => {
@@ -330,11 +336,7 @@ impl Settings {
                     .unwrap_or(300)
                     .max(1),
                 stdout: args.audit_stdout.or(file.audit_stdout).unwrap_or(false),
-                socket: args
-                    .audit_socket
-                    .or(file.audit_socket)
-                    .map(|s| s.parse().map_err(|e| format!("--audit-socket: {e}")))
-                    .transpose()?,
+                socket: audit_socket,
             }),
         };
         let admin_text = args
