@@ -7,7 +7,6 @@
 
 use parking_lot::Mutex;
 use socket2::{Domain, SockAddr, Socket, Type};
-use std::io::Write;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -82,12 +81,23 @@ impl SocketStats {
     }
 }
 
-/// Batches the queue holds before new ones are dropped...
-const QUEUE_BATCHES: usize = 4096;
-/// ...and the bytes.
-const QUEUE_BYTES: usize = 64 * 1024 * 1024;
-/// Longest a connect, or a write that makes no progress, may take before the connection is
-/// given up.
+/// How much the copy's queue holds before new batches are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketQueue {
+    pub batches: usize,
+    pub bytes: usize,
+}
+
+impl Default for SocketQueue {
+    fn default() -> Self {
+        Self {
+            batches: 4096,
+            bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Longest a connect, or the sending of one batch, may take before the connection is given up.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 /// At shutdown, how long the queue may take to drain before the rest is dropped; the sending
@@ -109,16 +119,18 @@ struct Shared {
     stop_by: Mutex<Option<Instant>>,
     /// Bytes queued and not yet taken by the sending thread.
     queued_bytes: AtomicUsize,
+    max_bytes: usize,
 }
 
 impl Forwarder {
-    pub fn start(target: AuditSocket) -> Result<Self, String> {
+    pub fn start(target: AuditSocket, queue: SocketQueue) -> Result<Self, String> {
         let stats = Arc::new(SocketStats::default());
-        let (tx, rx) = mpsc::sync_channel(QUEUE_BATCHES);
+        let (tx, rx) = mpsc::sync_channel(queue.batches.max(1));
         let (ended_tx, ended) = mpsc::channel();
         let shared = Arc::new(Shared {
             stop_by: Mutex::new(None),
             queued_bytes: AtomicUsize::new(0),
+            max_bytes: queue.bytes,
         });
         let sender = Sender {
             target,
@@ -126,6 +138,7 @@ impl Forwarder {
             shared: shared.clone(),
             conn: None,
             last_attempt: None,
+            warned: false,
         };
         std::thread::Builder::new()
             .name("trent-audit-socket".into())
@@ -143,11 +156,12 @@ impl Forwarder {
     }
 
     /// Queue `lines` (`records` of them, each ending in a newline) to be sent; dropped and
-    /// counted if the queue is full.
+    /// counted if the queue is full. A batch larger than the byte budget is taken when the
+    /// queue is empty.
     pub fn offer(&self, lines: &[u8], records: u64) {
         let Some(tx) = &self.tx else { return };
         let queued = self.shared.queued_bytes.load(Ordering::Relaxed);
-        if queued.saturating_add(lines.len()) > QUEUE_BYTES {
+        if queued > 0 && queued.saturating_add(lines.len()) > self.shared.max_bytes {
             self.stats.dropped.fetch_add(records, Ordering::Relaxed);
             return;
         }
@@ -180,15 +194,15 @@ impl Drop for Forwarder {
     }
 }
 
-trait Conn: Write + Send {}
-impl<T: Write + Send> Conn for T {}
-
 struct Sender {
     target: AuditSocket,
     stats: Arc<SocketStats>,
     shared: Arc<Shared>,
-    conn: Option<Box<dyn Conn>>,
+    conn: Option<Socket>,
     last_attempt: Option<Instant>,
+    /// Whether a failed connect has been logged since the last connection: a receiver that
+    /// stays away is reported once, not every second.
+    warned: bool,
 }
 
 impl Sender {
@@ -228,21 +242,27 @@ impl Sender {
             Ok(c) => {
                 tracing::info!(socket = %self.target, "audit socket connected");
                 self.conn = Some(c);
+                self.warned = false;
                 self.stats.connected.store(true, Ordering::Relaxed);
                 true
             }
-            Err(e) => {
+            Err(e) if !self.warned => {
+                self.warned = true;
                 tracing::warn!(socket = %self.target, error = %e, "audit socket: cannot connect; records are dropped until it can");
+                false
+            }
+            Err(e) => {
+                tracing::debug!(socket = %self.target, error = %e, "audit socket: still cannot connect");
                 false
             }
         }
     }
 
     fn send(&mut self, lines: &[u8]) -> bool {
-        let Some(conn) = self.conn.as_mut() else {
+        let Some(conn) = self.conn.as_ref() else {
             return false;
         };
-        match conn.write_all(lines).and_then(|_| conn.flush()) {
+        match send_within(conn, lines, IO_TIMEOUT) {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(socket = %self.target, error = %e, "audit socket: write failed; reconnecting");
@@ -254,9 +274,37 @@ impl Sender {
     }
 }
 
-/// A connection to `target`, made within IO_TIMEOUT, whose writes give up after IO_TIMEOUT
-/// without progress.
-fn connect(target: &AuditSocket) -> std::io::Result<Box<dyn Conn>> {
+/// Most bytes one send call is given. A Unix socket's send waits afresh for every buffer it
+/// fills, so one call for a whole batch could outlast any time limit while a receiver reads a
+/// trickle; one call per chunk waits at most once.
+const SEND_CHUNK: usize = 16 * 1024;
+
+/// Send all of `bytes` within `limit`, however slowly the receiver reads: a receiver that takes
+/// a trickle cannot keep the copy waiting on one batch. No SIGPIPE when the peer has gone.
+fn send_within(conn: &Socket, mut bytes: &[u8], limit: Duration) -> std::io::Result<()> {
+    let deadline = Instant::now() + limit;
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the receiver did not take the batch in time",
+            ));
+        }
+        conn.set_write_timeout(Some(left))?;
+        let chunk = &bytes[..bytes.len().min(SEND_CHUNK)];
+        match conn.send_with_flags(chunk, libc::MSG_NOSIGNAL) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A connection to `target`, made within IO_TIMEOUT.
+fn connect(target: &AuditSocket) -> std::io::Result<Socket> {
     let socket = match target {
         AuditSocket::Unix(path) => {
             let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
@@ -284,6 +332,5 @@ fn connect(target: &AuditSocket) -> std::io::Result<Box<dyn Conn>> {
             })?
         }
     };
-    socket.set_write_timeout(Some(IO_TIMEOUT))?;
-    Ok(Box::new(socket))
+    Ok(socket)
 }

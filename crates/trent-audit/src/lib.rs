@@ -23,7 +23,7 @@ mod writer;
 
 pub use attest::Attestation;
 pub use chain::{GENESIS_HASH, hash_line, read_chain, seal};
-pub use forward::{AuditSocket, SocketSnapshot};
+pub use forward::{AuditSocket, SocketQueue, SocketSnapshot};
 pub use signer::{AuditKeySpec, AuditPublicKey, AuditSigner, load_or_create_signer};
 pub use verify::{Problem, Report, verify_dir};
 pub use writer::{AuditConfig, AuditError, AuditLog, LATENCY_BUCKETS, StatsSnapshot};

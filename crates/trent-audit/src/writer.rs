@@ -4,7 +4,7 @@
 
 use crate::attest::Attestation;
 use crate::chain::{GENESIS_HASH, hash_line, read_chain, seal};
-use crate::forward::{AuditSocket, Forwarder, SocketSnapshot, SocketStats};
+use crate::forward::{AuditSocket, Forwarder, SocketQueue, SocketSnapshot, SocketStats};
 use crate::signer::AuditSigner;
 use crate::{HEAD_FILE, PUBLIC_KEY_FILE, log_file_name, parse_log_file_name};
 use aws_lc_rs::digest;
@@ -32,6 +32,8 @@ pub struct AuditConfig {
     pub stdout: bool,
     /// Also send every durable line to this socket (best effort).
     pub socket: Option<AuditSocket>,
+    /// How much of the copy may wait for the socket before batches are dropped.
+    pub socket_queue: SocketQueue,
     /// The node's name, in signature files and digests.
     pub node: String,
 }
@@ -45,6 +47,7 @@ impl AuditConfig {
             digest_interval: Duration::from_secs(300),
             stdout: false,
             socket: None,
+            socket_queue: SocketQueue::default(),
             node: node.to_string(),
         }
     }
@@ -159,8 +162,6 @@ impl AuditLog {
         write_atomically(dir, PUBLIC_KEY_FILE, signer.public_key_pem().as_bytes())
             .map_err(|e| format!("{}: {e}", dir.display()))?;
         let stats = Arc::new(AuditStats::default());
-        let forward = config.socket.clone().map(Forwarder::start).transpose()?;
-        let socket = forward.as_ref().map(|f| f.stats.clone());
         let mut writer = Writer {
             config: config.clone(),
             signer,
@@ -171,9 +172,16 @@ impl AuditLog {
             last_digest_sequence: 0,
             last_digest_at: Instant::now(),
             buf: String::new(),
-            forward,
+            forward: None,
         };
         writer.recover()?;
+        // Started once the log is known to be sound, so that a refused start waits on no connect.
+        writer.forward = config
+            .socket
+            .clone()
+            .map(|target| Forwarder::start(target, config.socket_queue))
+            .transpose()?;
+        let socket = writer.forward.as_ref().map(|f| f.stats.clone());
         stats.healthy.store(true, Ordering::Release);
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()

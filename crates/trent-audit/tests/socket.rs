@@ -12,7 +12,9 @@ use std::net::TcpListener;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use trent_audit::{AuditConfig, AuditKeySpec, AuditLog, AuditSigner, AuditSocket, SocketSnapshot};
+use trent_audit::{
+    AuditConfig, AuditKeySpec, AuditLog, AuditSigner, AuditSocket, SocketQueue, SocketSnapshot,
+};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -229,31 +231,80 @@ async fn a_receiver_that_never_reads_holds_up_neither_requests_nor_shutdown() {
     let path = tmp.path().join("stuck.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let dir = tmp.path().join("audit");
-    let log = open(&dir, AuditSocket::Unix(path));
+    let mut c = AuditConfig::new(dir.clone(), "test-node");
+    c.socket = Some(AuditSocket::Unix(path));
+    // A small queue, so that it fills: past that, batches must be dropped, not waited for.
+    c.socket_queue = SocketQueue {
+        batches: 4,
+        bytes: 64 * 1024,
+    };
+    let log = AuditLog::open(c, AuditSigner::generate(AuditKeySpec::Ed25519).unwrap().0).unwrap();
     let _held = accept(&listener);
-    // Far more than the socket buffers hold: the sender blocks, then times out, while requests
-    // go on at the pace of the disk.
+    // Far more than the socket buffers and the queue hold: the sender blocks, while requests go
+    // on at the pace of the disk. A writer that waited on the socket would wait 2 s (the send
+    // limit) for some append.
     let big = "x".repeat(16 * 1024);
-    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
     for i in 0..300 {
         let mut r = record(i);
         r.insert("pad".into(), json!(big));
+        let started = Instant::now();
         log.append(r).await.unwrap();
+        slowest = slowest.max(started.elapsed());
     }
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "requests waited on the socket: {:?}",
-        started.elapsed()
+        slowest < Duration::from_secs(1),
+        "an append waited on the socket: {slowest:?}"
+    );
+    assert!(
+        log.stats().socket.unwrap().dropped > 0,
+        "the queue never filled"
     );
     let closing = Instant::now();
     log.close().await;
-    // STOP_WITHIN (2 s) for the queue, and a write in progress gives up within 2 s.
+    // STOP_WITHIN (2 s) for the queue, and a send in progress gives up within 2 s.
     assert!(
         closing.elapsed() < Duration::from_secs(6),
         "close took {:?}",
         closing.elapsed()
     );
-    let s = log.stats().socket.unwrap();
-    assert!(s.dropped > 0 && s.sent + s.dropped <= 300, "{s:?}");
+    // Every record is accounted for: sent or dropped, once.
+    wait_for(&log, |s| s.sent + s.dropped == 300);
     assert_eq!(all_lines(&dir).len(), 300, "the files miss nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_reads_a_trickle_cannot_keep_the_copy_on_one_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("slow.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let dir = tmp.path().join("audit");
+    let log = open(&dir, AuditSocket::Unix(path));
+    let mut conn = accept(&listener);
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Reads 1 KiB every 50 ms: progress, but a 4 MiB batch would take minutes.
+    let reading = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            use std::io::Read;
+            let mut buf = [0u8; 1024];
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        }
+    });
+    let mut r = record(0);
+    r.insert("pad".into(), json!("y".repeat(4 * 1024 * 1024)));
+    log.append(r).await.unwrap();
+    // Given up within the 2 s limit for the batch, not after the receiver's minutes.
+    let s = wait_for(&log, |s| s.dropped == 1);
+    assert_eq!((s.sent, s.connected), (0, false), "{s:?}");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    log.close().await;
+    reading.join().unwrap();
+    assert_eq!(all_lines(&dir).len(), 1);
 }
