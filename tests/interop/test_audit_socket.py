@@ -46,6 +46,15 @@ class Receiver:
                 self.lines.append(line.rstrip("\n"))
 
 
+def close_listener(sock: socket.socket) -> None:
+    """Stop listening; shutting the socket down first wakes a Receiver thread blocked in accept()."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
 def start(tmp_path: Path, target: str) -> tuple[TrentServer, Path]:
     data = tmp_path / "data"
     server = TrentServer(
@@ -92,7 +101,7 @@ def test_a_unix_socket_receives_each_record_as_the_files_hold_it(tmp_path):
         assert metric(server, r'^trent_audit_socket_records_total\{outcome="dropped"\} (\S+)$') == "0"
     finally:
         server.stop()
-        listener.close()
+        close_listener(listener)
     assert run_trent(["audit", "verify", str(audit_dir)]).returncode == 0
 
 
@@ -131,7 +140,7 @@ def test_with_no_listener_requests_succeed_the_files_keep_everything_and_the_cop
         assert receiver.errors == []
     finally:
         server.stop()
-        listener.close()
+        close_listener(listener)
     assert run_trent(["audit", "verify", str(audit_dir)]).returncode == 0
 
 
