@@ -291,7 +291,8 @@ fn send_within(conn: &Socket, mut bytes: &[u8], limit: Duration) -> std::io::Res
                 "the receiver did not take the batch in time",
             ));
         }
-        conn.set_write_timeout(Some(left))?;
+        // At least a millisecond: socket2 rounds down to microseconds, and zero means no limit.
+        conn.set_write_timeout(Some(left.max(Duration::from_millis(1))))?;
         let chunk = &bytes[..bytes.len().min(SEND_CHUNK)];
         match conn.send_with_flags(chunk, libc::MSG_NOSIGNAL) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
