@@ -107,6 +107,8 @@ const STOP_WITHIN: Duration = Duration::from_secs(2);
 /// The writer's end: hands batches to the sending thread.
 pub(crate) struct Forwarder {
     tx: Option<mpsc::SyncSender<(Vec<u8>, u64)>>,
+    /// The queue's byte budget.
+    max_bytes: usize,
     pub stats: Arc<SocketStats>,
     shared: Arc<Shared>,
     /// Closed by the sending thread when it ends.
@@ -119,7 +121,6 @@ struct Shared {
     stop_by: Mutex<Option<Instant>>,
     /// Bytes queued and not yet taken by the sending thread.
     queued_bytes: AtomicUsize,
-    max_bytes: usize,
 }
 
 impl Forwarder {
@@ -130,7 +131,6 @@ impl Forwarder {
         let shared = Arc::new(Shared {
             stop_by: Mutex::new(None),
             queued_bytes: AtomicUsize::new(0),
-            max_bytes: queue.bytes,
         });
         let sender = Sender {
             target,
@@ -149,6 +149,7 @@ impl Forwarder {
             .map_err(|e| e.to_string())?;
         Ok(Self {
             tx: Some(tx),
+            max_bytes: queue.bytes,
             stats,
             shared,
             ended: Some(ended),
@@ -161,7 +162,7 @@ impl Forwarder {
     pub fn offer(&self, lines: &[u8], records: u64) {
         let Some(tx) = &self.tx else { return };
         let queued = self.shared.queued_bytes.load(Ordering::Relaxed);
-        if queued > 0 && queued.saturating_add(lines.len()) > self.shared.max_bytes {
+        if queued > 0 && queued.saturating_add(lines.len()) > self.max_bytes {
             self.stats.dropped.fetch_add(records, Ordering::Relaxed);
             return;
         }

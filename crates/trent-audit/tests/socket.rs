@@ -26,8 +26,13 @@ fn record(i: u64) -> Map<String, Value> {
 }
 
 fn open(dir: &Path, socket: AuditSocket) -> AuditLog {
+    open_with(dir, socket, SocketQueue::default())
+}
+
+fn open_with(dir: &Path, socket: AuditSocket, queue: SocketQueue) -> AuditLog {
     let mut c = AuditConfig::new(dir.to_path_buf(), "test-node");
     c.socket = Some(socket);
+    c.socket_queue = queue;
     AuditLog::open(c, AuditSigner::generate(AuditKeySpec::Ed25519).unwrap().0).unwrap()
 }
 
@@ -231,14 +236,12 @@ async fn a_receiver_that_never_reads_holds_up_neither_requests_nor_shutdown() {
     let path = tmp.path().join("stuck.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let dir = tmp.path().join("audit");
-    let mut c = AuditConfig::new(dir.clone(), "test-node");
-    c.socket = Some(AuditSocket::Unix(path));
     // A small queue, so that it fills: past that, batches must be dropped, not waited for.
-    c.socket_queue = SocketQueue {
+    let small = SocketQueue {
         batches: 4,
         bytes: 64 * 1024,
     };
-    let log = AuditLog::open(c, AuditSigner::generate(AuditKeySpec::Ed25519).unwrap().0).unwrap();
+    let log = open_with(&dir, AuditSocket::Unix(path), small);
     let _held = accept(&listener);
     // Far more than the socket buffers and the queue hold: the sender blocks, while requests go
     // on at the pace of the disk. A writer that waited on the socket would wait 2 s (the send
