@@ -209,12 +209,32 @@ def test_create_alias_for_unknown_key(kms, unique):
 def test_create_alias_target_must_be_a_key(kms, key, unique):
     first = f"alias/{unique('first')}"
     kms.create_alias(AliasName=first, TargetKeyId=key["KeyId"])
-    # An alias cannot point at another alias. AWS's exact error here is not documented; trent's
-    # identifier rules make it NotFoundException "Invalid keyId ...", ValidationException is also plausible.
+    # AWS's answer (recorded): an alias name or an alias ARN, existing or not, is refused.
+    for target in (first, alias_arn(first), f"alias/{unique('nowhere')}"):
+        expect_error(
+            lambda: kms.create_alias(AliasName=f"alias/{unique('second')}", TargetKeyId=target),
+            "ValidationException",
+            "Aliases must refer to keys. Not aliases",
+        )
+
+
+def test_alias_names_with_a_colon_are_refused(kms, new_key, unique):
+    # The model's pattern allows ':', AWS does not (recorded answer).
+    a, b = new_key(), new_key()
     expect_error(
-        lambda: kms.create_alias(AliasName=f"alias/{unique('second')}", TargetKeyId=first),
-        {"NotFoundException", "ValidationException"},
+        lambda: kms.create_alias(AliasName="alias/my:alias", TargetKeyId=a["KeyId"]),
+        "ValidationException",
+        "alias/my:alias contains invalid characters for an alias",
     )
+    name = f"alias/{unique('colon')}"
+    kms.create_alias(AliasName=name, TargetKeyId=a["KeyId"])
+    expect_error(
+        lambda: kms.update_alias(AliasName=name + ":x", TargetKeyId=b["KeyId"]),
+        "ValidationException",
+        f"{name}:x contains invalid characters for an alias",
+    )
+    assert kms.describe_key(KeyId=name)["KeyMetadata"]["KeyId"] == a["KeyId"]
+    assert not [x for x in _aliases_of(kms) if ":" in x["AliasName"]]
 
 
 def test_update_alias(kms, new_key, unique):

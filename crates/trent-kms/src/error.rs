@@ -124,8 +124,15 @@ impl KmsError {
         }
     }
 
-    /// The message sent to the client, if any. Never carries a secret.
+    /// The message sent to the client, if any. Never carries a secret. An empty message (AWS
+    /// answers some errors "with an empty message") is sent as no message at all, the shape AWS
+    /// gives its message-less errors (InvalidCiphertextException, KMSInvalidSignatureException:
+    /// no `message` member); boto3 shows `Message: ""` for both.
     pub fn message(&self) -> Option<String> {
+        self.message_text().filter(|m| !m.is_empty())
+    }
+
+    fn message_text(&self) -> Option<String> {
         use KmsError::*;
         match self {
             InvalidCiphertext | InvalidKmsSignature | InvalidMac | NotAuthorized
@@ -220,6 +227,19 @@ mod tests {
     fn invalid_ciphertext_has_no_message() {
         assert_eq!(KmsError::InvalidCiphertext.message(), None);
         assert_eq!(KmsError::InvalidCiphertext.status(), 400);
+    }
+
+    #[test]
+    fn an_empty_message_is_no_message() {
+        assert_eq!(
+            KmsError::UnsupportedOperation(String::new()).message(),
+            None
+        );
+        assert_eq!(KmsError::Validation(String::new()).message(), None);
+        assert_eq!(
+            KmsError::Validation("x".into()).message().as_deref(),
+            Some("x")
+        );
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! `1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024`.
 //!
 //! Member paths are lowerCamelCase; values of sensitive members are left out.
+//!
+//! An enum constraint lists the allowed values in AWS's order, which is not the model's: see
+//! [`aws_order`].
 
 use crate::error::KmsError;
 
@@ -165,8 +168,20 @@ impl Violations {
         self
     }
 
-    /// Enumerated string.
+    /// Enumerated string: `allowed` in the model's order, listed in AWS's ([`aws_order`]).
     pub fn one_of(&mut self, path: &str, v: Option<&str>, allowed: &[&str]) -> &mut Self {
+        self.one_of_listed(path, v, allowed, &aws_order(allowed))
+    }
+
+    /// Enumerated string whose values AWS lists in an order of its own (`listed`), which
+    /// [`aws_order`] does not give.
+    pub fn one_of_listed(
+        &mut self,
+        path: &str,
+        v: Option<&str>,
+        allowed: &[&str],
+        listed: &[&str],
+    ) -> &mut Self {
         if let Some(s) = v
             && !allowed.contains(&s)
         {
@@ -175,7 +190,7 @@ impl Violations {
                 path,
                 &format!(
                     "Member must satisfy enum value set: [{}]",
-                    allowed.join(", ")
+                    listed.join(", ")
                 ),
             );
         }
@@ -216,6 +231,40 @@ impl Violations {
             ))),
         }
     }
+}
+
+/// Values of the model's enums that only the China Regions offer: AWS's messages elsewhere do not
+/// list them (its keySpec answer in us-east-1 has no SM2).
+const CHINA_ONLY: &[&str] = &["SM2", "SM2PKE", "SM2DSA"];
+
+/// The values of an enum (given in the model's order) in the order AWS lists them in a
+/// validation message: the iteration order of a Java hash set of the names. Buckets by
+/// `String.hashCode()` modulo the table size (the power of two a `HashSet` built from `n`
+/// values has: at least 16 and at least `n / 0.75 + 1`), in ascending order; within a bucket,
+/// the value later in the model first; values only the China Regions offer are left out. This
+/// gives AWS's recorded answers exactly: keySpec's twelve values
+/// (`[RSA_2048, ECC_NIST_P384, ECC_NIST_P256, ECC_NIST_P521, HMAC_384, RSA_3072, ...]`) and
+/// macAlgorithm's (`[HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]`), neither of which
+/// is in the model's order. (keyUsage's recorded answer follows neither: see `KEY_USAGES`.)
+pub fn aws_order<'a>(model: &[&'a str]) -> Vec<&'a str> {
+    let values: Vec<&'a str> = model
+        .iter()
+        .copied()
+        .filter(|v| !CHINA_ONLY.contains(v))
+        .collect();
+    let wanted = (values.len() as f32 / 0.75) as usize + 1;
+    let buckets = wanted.max(16).next_power_of_two();
+    let java_hash = |s: &str| {
+        s.encode_utf16()
+            .fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c)))
+    };
+    let mut keyed: Vec<(usize, usize, &'a str)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (java_hash(v) as usize & (buckets - 1), usize::MAX - i, *v))
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, _, v)| v).collect()
 }
 
 #[cfg(test)]
@@ -274,6 +323,45 @@ mod tests {
             m,
             "1 validation error detected: Value '' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length greater than or equal to 1"
         );
+    }
+
+    #[test]
+    fn enums_are_listed_in_the_order_aws_lists_them() {
+        // AWS's recorded answers (keySpec before SM2 and the newer specs were offered).
+        let key_specs_2023 = [
+            "RSA_2048",
+            "RSA_3072",
+            "RSA_4096",
+            "ECC_NIST_P256",
+            "ECC_NIST_P384",
+            "ECC_NIST_P521",
+            "ECC_SECG_P256K1",
+            "SYMMETRIC_DEFAULT",
+            "HMAC_224",
+            "HMAC_256",
+            "HMAC_384",
+            "HMAC_512",
+            "SM2",
+        ];
+        assert_eq!(
+            aws_order(&key_specs_2023).join(", "),
+            "RSA_2048, ECC_NIST_P384, ECC_NIST_P256, ECC_NIST_P521, HMAC_384, RSA_3072, ECC_SECG_P256K1, RSA_4096, SYMMETRIC_DEFAULT, HMAC_256, HMAC_224, HMAC_512"
+        );
+        assert_eq!(
+            aws_order(&[
+                "HMAC_SHA_224",
+                "HMAC_SHA_256",
+                "HMAC_SHA_384",
+                "HMAC_SHA_512"
+            ]),
+            [
+                "HMAC_SHA_384",
+                "HMAC_SHA_256",
+                "HMAC_SHA_224",
+                "HMAC_SHA_512"
+            ]
+        );
+        assert_eq!(aws_order(&["AES_256", "AES_128"]), ["AES_256", "AES_128"]);
     }
 
     #[test]

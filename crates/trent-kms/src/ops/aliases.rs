@@ -46,15 +46,33 @@ fn check_alias_name(v: &mut Violations, name: &Option<String>) -> Result<(), Kms
     Ok(())
 }
 
-/// The alias name and target key of a valid CreateAlias or UpdateAlias request.
+/// The alias name and target key of a valid CreateAlias or UpdateAlias request. Beyond the
+/// model's pattern (which lets `:` through), AWS allows only letters, digits, `/`, `_` and `-` in
+/// a name it creates or moves: `alias/my:alias contains invalid characters for an alias`.
 fn checked_alias_request(req: AliasRequest) -> Result<(String, String), KmsError> {
     let mut v = Violations::new();
     check_key_id(&mut v, "TargetKeyId", &req.target_key_id);
     check_alias_name(&mut v, &req.alias_name)?;
-    Ok((
-        req.alias_name.unwrap_or_default(),
-        req.target_key_id.unwrap_or_default(),
-    ))
+    let name = req.alias_name.unwrap_or_default();
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+    {
+        return Err(KmsError::Validation(format!(
+            "{name} contains invalid characters for an alias"
+        )));
+    }
+    Ok((name, req.target_key_id.unwrap_or_default()))
+}
+
+/// Whether a TargetKeyId names an alias (an alias name or an alias ARN) rather than a key.
+fn names_an_alias(target: &str) -> bool {
+    target.starts_with("alias/")
+        || (target.starts_with("arn:")
+            && target
+                .splitn(6, ':')
+                .nth(5)
+                .is_some_and(|r| r.starts_with("alias/")))
 }
 
 /// `AlreadyExistsException` for an alias name taken in the caller's scope.
@@ -72,6 +90,11 @@ impl Kms {
         req: AliasRequest,
     ) -> Result<Empty, KmsError> {
         let (name, target) = checked_alias_request(req)?;
+        if names_an_alias(&target) {
+            return Err(KmsError::Validation(
+                "Aliases must refer to keys. Not aliases".into(),
+            ));
+        }
         let now = self.clock.now();
         let access = Access::new("CreateAlias");
         self.write_aliases(|kms| {

@@ -322,14 +322,11 @@ impl Kms {
             .await?;
         require_enabled(&key)?;
         require_usage(&key, keyspec::KEY_AGREEMENT, "DeriveSharedSecret")?;
+        // A PublicKey that is not a DER SubjectPublicKeyInfo on the key's curve: AWS answers
+        // ValidationException with an empty message.
         let secret = private_key(&key)?
             .ecdh(req.public_key.unwrap_or_default().as_slice())?
-            .ok_or_else(|| {
-                KmsError::Validation(format!(
-                    "PublicKey is not a valid DER-encoded SubjectPublicKeyInfo for key spec {}.",
-                    key.record.key_spec
-                ))
-            })?;
+            .ok_or_else(|| KmsError::Validation(String::new()))?;
         dry_run(req.dry_run)?;
         self.record_use(&key, "DeriveSharedSecret", caller);
         Ok(DeriveSharedSecretResponse {

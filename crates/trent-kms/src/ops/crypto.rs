@@ -190,12 +190,16 @@ impl Kms {
         } else {
             action
         };
-        // A key given that is not a symmetric encryption key: its state and usage rules come
-        // first (an HMAC or signing key is refused for its usage); an RSA key decrypts OAEP.
-        if let Some(key) = expected
-            .as_ref()
-            .filter(|k| !k.record.is_symmetric_encryption())
-        {
+        // An asymmetric key given: its state and usage rules come first (a signing key is
+        // refused for its usage); an RSA key decrypts OAEP. A symmetric key (HMAC keys are
+        // symmetric too, as AWS counts them) reads the blob as a symmetric ciphertext, which names
+        // another key: IncorrectKeyException, as AWS answers for an HMAC key.
+        if let Some(key) = expected.as_ref().filter(|k| {
+            matches!(
+                keyspec::kind(&k.record.key_spec),
+                Some(keyspec::KeyKind::Asymmetric(_))
+            )
+        }) {
             require_enabled(key)?;
             let hash = rsa_algorithm(key, algorithm, op)?;
             no_context(context)?;

@@ -22,7 +22,7 @@ impl Kms {
         let mut v = Violations::new();
         v.str_len("Policy", req.policy.as_deref(), 1, 131_072)
             .str_len("Description", req.description.as_deref(), 0, 8192)
-            .one_of("KeyUsage", req.key_usage.as_deref(), KEY_USAGES)
+            .one_of_listed("KeyUsage", req.key_usage.as_deref(), KEY_USAGES, KEY_USAGES)
             .one_of(
                 "CustomerMasterKeySpec",
                 req.customer_master_key_spec.as_deref(),

@@ -21,7 +21,10 @@ use crate::validate::Violations;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// Enumerations of the model, in the model's order.
+/// The KeyUsageType enum in the order AWS lists it in a validation message, which follows no rule
+/// found (neither the model's order nor [`crate::validate::aws_order`]): AWS's recorded answer is
+/// `[ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC]`, the order the values were added in;
+/// the two added since follow in that order too.
 pub const KEY_USAGES: &[&str] = &[
     "ENCRYPT_DECRYPT",
     "SIGN_VERIFY",
@@ -29,6 +32,8 @@ pub const KEY_USAGES: &[&str] = &[
     "KEY_AGREEMENT",
     "ENCAPSULATE_DECAPSULATE",
 ];
+/// Enumerations of the model, in the model's order (validation messages list them in AWS's:
+/// [`crate::validate::aws_order`]).
 pub const KEY_SPECS: &[&str] = &[
     "RSA_2048",
     "RSA_3072",
