@@ -408,6 +408,29 @@ def test_new_material_waits_for_an_on_demand_rotation(kms):
                  f"{md['Arn']} is pending import.")
 
 
+def test_one_new_material_pending_rotation_at_a_time(kms):
+    md = external_key(kms)
+    kid, arn = md["KeyId"], md["Arn"]
+    import_material(kms, kid, os.urandom(32))
+    # With nothing pending, on-demand rotation has nothing to rotate to (AWS's wording, recorded).
+    expect_error(lambda: kms.rotate_key_on_demand(KeyId=kid), "KMSInvalidStateException",
+                 f"No available key material pending rotation for the key: {arn}.")
+    second, third = os.urandom(32), os.urandom(32)
+    # The id each would get: imported alone, then deleted (a pending material goes entirely).
+    third_id = import_material(kms, kid, third, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    kms.delete_imported_key_material(KeyId=kid, KeyMaterialId=third_id)
+    second_id = import_material(kms, kid, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    # Another NEW_KEY_MATERIAL while one is pending rotation: refused as AWS refuses it.
+    expect_error(
+        lambda: import_material(kms, kid, third, ImportType="NEW_KEY_MATERIAL"),
+        "KMSInvalidStateException",
+        f"New key material (id: {third_id}) cannot be imported into KMS key {arn}, because another key material "
+        f"(id: {second_id}) is pending rotation.",
+    )
+    pending = [e["KeyMaterialId"] for e in rotations(kms, kid) if e["KeyMaterialState"] == "PENDING_ROTATION"]
+    assert pending == [second_id]
+
+
 def test_new_key_material_with_a_key_material_id(kms):
     kid = external_key(kms)["KeyId"]
     first = import_material(kms, kid, os.urandom(32))["KeyMaterialId"]

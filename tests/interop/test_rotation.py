@@ -205,11 +205,22 @@ def test_asymmetric_and_hmac_keys_do_not_rotate(kms, spec, usage):
     msg = f"{arn} key spec is {spec} which is not valid for this operation."
     expect_error(lambda: kms.enable_key_rotation(KeyId=key_id), "UnsupportedOperationException", msg)
     expect_error(lambda: kms.disable_key_rotation(KeyId=key_id), "UnsupportedOperationException", msg)
-    expect_error(lambda: kms.rotate_key_on_demand(KeyId=key_id), "UnsupportedOperationException", msg)
+    # RotateKeyOnDemand: AWS's answer (recorded) has an empty message, sent as no message member.
+    resp = expect_error(lambda: kms.rotate_key_on_demand(KeyId=key_id), "UnsupportedOperationException", "")
+    assert "message" not in resp
     expect_error(lambda: kms.list_key_rotations(KeyId=key_id), "UnsupportedOperationException", msg)
     # trent's choice, unconfirmed: AWS may answer GetKeyRotationStatus with KeyRotationEnabled=false
     # instead (local-kms does, saying AWS does).
     expect_error(lambda: kms.get_key_rotation_status(KeyId=key_id), "UnsupportedOperationException", msg)
+
+
+def test_on_demand_rotation_checks_the_key_state_before_the_key_spec(kms):
+    md = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    kms.disable_key(KeyId=md["KeyId"])
+    # AWS's answer (recorded): the state is checked first.
+    expect_error(lambda: kms.rotate_key_on_demand(KeyId=md["KeyId"]), "DisabledException", f"{md['Arn']} is disabled.")
+    kms.enable_key(KeyId=md["KeyId"])
+    expect_error(lambda: kms.rotate_key_on_demand(KeyId=md["KeyId"]), "UnsupportedOperationException", "")
 
 
 def test_a_key_with_imported_material_has_no_automatic_rotation(kms):
@@ -416,11 +427,12 @@ def test_the_26th_on_demand_rotation_exceeds_the_limit(kms):
     for i in range(25):
         rotate_and_wait(kms, key_id, i)
     assert len(rotations(kms, key_id)) == 25
-    # AWS names the exception and the limit (25); the message is trent's wording.
+    # AWS names the exception and the limit (25); the message is AWS's (recorded).
     expect_error(
         lambda: kms.rotate_key_on_demand(KeyId=key_id),
         "LimitExceededException",
-        f"{arn} has reached the limit of 25 on-demand rotations.",
+        "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be "
+        f"performed for this key: {arn}",
     )
     # Automatic rotation is not limited.
     kms.enable_key_rotation(KeyId=key_id)

@@ -230,11 +230,12 @@ impl KeyRecord {
             encapsulation_algorithms: algorithms.encapsulation,
             multi_region: self.multi_region,
             pending_deletion_window_in_days: self.pending_window_days,
-            // AWS shows a material id only for symmetric encryption keys.
+            // AWS shows a material id only for symmetric encryption keys, and not for a replica
+            // still being created.
             current_key_material_id: self
                 .current_material
                 .clone()
-                .filter(|_| self.is_symmetric_encryption()),
+                .filter(|_| self.is_symmetric_encryption() && self.state != KeyState::Creating),
             // Shown only while material is imported (AWS omits it after deletion or expiry).
             expiration_model: (self.origin == "EXTERNAL")
                 .then(|| {

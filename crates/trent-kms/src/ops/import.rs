@@ -377,6 +377,13 @@ impl Kms {
                         "The key material is not the key material previously imported into this KMS key.",
                     ));
                 }
+                // One new material waits for an on-demand rotation at a time (AWS's words).
+                if let Some(pending) = record.materials.iter().find(|m| m.pending_rotation) {
+                    return Err(KmsError::InvalidState(format!(
+                        "New key material (id: {id_hex}) cannot be imported into KMS key {}, because another key material (id: {}) is pending rotation.",
+                        key.arn, pending.id
+                    )));
+                }
                 let first = record.materials.is_empty();
                 record.materials.push(MaterialInfo {
                     id: id_hex.clone(),

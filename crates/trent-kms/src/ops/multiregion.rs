@@ -112,6 +112,13 @@ impl Kms {
             ),
         )?;
         let p = &primary.record;
+        if p.is_replica() {
+            // AWS's words (recorded).
+            return Err(KmsError::UnsupportedOperation(format!(
+                "{} is not a multi-region primary key.",
+                primary.arn
+            )));
+        }
         require_primary(p, &primary.arn, "ReplicateKey")?;
         if p.origin == "EXTERNAL" {
             // A gap: AWS creates the replica with no material (PendingImport) and the same
@@ -202,14 +209,17 @@ impl Kms {
             ));
         }
         let policy_text = record.policy.clone();
-        let replica_tags = record
-            .tags
-            .iter()
-            .map(|(k, v)| Tag {
-                tag_key: Some(k.clone()),
-                tag_value: Some(v.clone()),
-            })
-            .collect();
+        // No ReplicaTags member when the request gave no tags, as AWS answers.
+        let replica_tags = request_tags.map(|_| {
+            record
+                .tags
+                .iter()
+                .map(|(k, v)| Tag {
+                    tag_key: Some(k.clone()),
+                    tag_value: Some(v.clone()),
+                })
+                .collect()
+        });
         let changes = vec![
             // The primary, unchanged, is written too: its version check makes sure the materials
             // copied are all it has (another node may have rotated it).
@@ -227,7 +237,7 @@ impl Kms {
         Ok(ReplicateKeyResponse {
             replica_key_metadata: Some(self.key_metadata(&done[1])),
             replica_policy: Some(policy_text),
-            replica_tags: Some(replica_tags),
+            replica_tags,
         })
     }
 

@@ -162,8 +162,13 @@ impl Kms {
                 req.key_id.as_deref().unwrap_or_default(),
                 &Access::new("RotateKeyOnDemand"),
                 |r, arn| {
-                    refuse_unrotatable(r, arn, false)?;
+                    // AWS checks the state before the spec, and refuses a spec that does not
+                    // rotate with an empty message.
                     require_rotatable_state(r, arn)?;
+                    if !r.is_symmetric_encryption() {
+                        return Err(KmsError::UnsupportedOperation(String::new()));
+                    }
+                    refuse_unrotatable(r, arn, false)?;
                     if r.on_demand_rotation_start.is_some()
                         || r.rotation.as_ref().is_some_and(|s| {
                             s.next - now <= AUTOMATIC_ROTATION_GUARD_SECS
@@ -175,12 +180,12 @@ impl Kms {
                     }
                     if r.origin == "EXTERNAL" && !r.materials.iter().any(|m| m.pending_rotation) {
                         return Err(KmsError::InvalidState(format!(
-                            "{arn} has no imported key material in PENDING_ROTATION state. Import new key material with ImportType NEW_KEY_MATERIAL first."
+                            "No available key material pending rotation for the key: {arn}."
                         )));
                     }
                     if r.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
                         return Err(KmsError::LimitExceeded(format!(
-                            "{arn} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations."
+                            "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {arn}"
                         )));
                     }
                     r.on_demand_rotation_start = Some(round_ms(now));
