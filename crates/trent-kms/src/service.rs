@@ -248,7 +248,7 @@ const CROSS_ACCOUNT_ACTIONS: &[&str] = &[
 
 /// AccessDeniedException for another account's key: the same words whether the key exists,
 /// whatever the reason, as AWS says it.
-fn hidden_key(caller: &Caller, action: &str) -> KmsError {
+pub(crate) fn hidden_key(caller: &Caller, action: &str) -> KmsError {
     KmsError::AccessDenied(format!(
         "User: {} is not authorized to perform: kms:{action} on this resource because the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access",
         caller.principal_arn

@@ -8,7 +8,7 @@ use crate::grant::{self, GRANT_OPERATIONS, Grant, MAX_GRANTS_PER_KEY};
 use crate::ids::{self, Caller};
 use crate::keyspec;
 use crate::policy::account_root;
-use crate::service::{CachedKey, GrantWrite, Kms, denied_error};
+use crate::service::{CachedKey, GrantWrite, Kms, denied_error, hidden_key};
 use crate::validate::Violations;
 use std::sync::Arc;
 
@@ -403,22 +403,35 @@ impl Kms {
             }
         };
         self.write_grants(|kms| {
-            let key = kms.find_key(caller, &key_id, "RetireGrant")?;
-            let grant = kms
-                .grant(&key, &grant_id)
-                .ok_or_else(|| grant_not_found(&grant_id))?;
+            let access = Access::new("RetireGrant");
+            // On another account's key, every refusal is the one answer AWS gives for a key that
+            // does not exist: an outsider learns neither whether the key exists nor whether the
+            // grant does (the key policy is not consulted here, so nothing else would hide it).
+            let foreign = matches!(
+                ids::parse_key_only(caller, &key_id)?,
+                ids::KeyRef::KeyArn { ref account, .. } if *account != caller.account
+            );
+            let refuse = |denied: Denied, arn: &str| {
+                if foreign {
+                    hidden_key(caller, access.action)
+                } else {
+                    denied_error(denied, caller, access.action, arn)
+                }
+            };
+            let key = kms.find_key(caller, &key_id, access.action)?;
+            let Some(grant) = kms.grant(&key, &grant_id) else {
+                return Err(if foreign {
+                    hidden_key(caller, access.action)
+                } else {
+                    grant_not_found(&grant_id)
+                });
+            };
             // Who may retire: the retiring principal; the grantee, if the grant allows
             // RetireGrant; the key's account, and principals its identity policies allow (or those
             // of the retiring principal's account, when that is an account).
-            let access = Access::new("RetireGrant");
             let identity = kms.identity_decision(caller, &access, &key.arn);
             if identity == Err(Denied::IdentityDeny) {
-                return Err(denied_error(
-                    Denied::IdentityDeny,
-                    caller,
-                    access.action,
-                    &key.arn,
-                ));
+                return Err(refuse(Denied::IdentityDeny, &key.arn));
             }
             let me = caller.principal_arn.as_str();
             let may = grant.retiring_principal.as_deref() == Some(me)
@@ -428,12 +441,7 @@ impl Kms {
                         || grant.retiring_principal.as_deref()
                             == Some(account_root(&caller.account).as_str())));
             if !may {
-                return Err(denied_error(
-                    Denied::NoIdentityAllow,
-                    caller,
-                    access.action,
-                    &key.arn,
-                ));
+                return Err(refuse(Denied::NoIdentityAllow, &key.arn));
             }
             dry_run(req.dry_run)?;
             Ok(((), Some(GrantWrite::Delete(grant))))
