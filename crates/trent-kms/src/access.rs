@@ -3,7 +3,7 @@
 //! together with the caller's identity policies, or from a grant.
 
 use crate::api::{EncryptionContext, Tag};
-use crate::condition::{RequestContext, arn_like, glob};
+use crate::condition::{Readings, RequestContext, arn_like, glob};
 use crate::grant::Grant;
 use crate::ids::Caller;
 use crate::model::KeyRecord;
@@ -131,11 +131,17 @@ fn principal_applies(p: &Principals, principal: &str, account_root_arn: &str) ->
     }
 }
 
-/// Whether a statement's action, resource and conditions cover the request.
+/// Whether a statement's action, resource and conditions cover the request. A request that can
+/// be read several ways (a context key given in several cases) is read the way least favourable
+/// to the caller: an Allow's condition must hold for every reading, a Deny's for one.
 fn covers(s: &Statement, q: &Question<'_>) -> bool {
+    let readings = match s.effect {
+        Effect::Allow => Readings::All,
+        Effect::Deny => Readings::Any,
+    };
     s.action.covers(|p| glob(p, q.action, true))
         && s.resource.covers(|p| p == "*" || arn_like(p, q.resource))
-        && s.conditions.iter().all(|c| c.holds(q.context))
+        && s.conditions.iter().all(|c| c.holds(q.context, readings))
 }
 
 fn key_policy(policy: &Policy, q: &Question<'_>, root: &str) -> KeyPolicyOutcome {
@@ -281,35 +287,66 @@ fn flag<'a>(b: bool) -> Option<Vec<Cow<'a, str>>> {
     one(if b { "true" } else { "false" })
 }
 
+impl Context<'_> {
+    /// The values of a single-valued key named after a map entry whose name matches in any case
+    /// (`kms:EncryptionContext:<k>`, `aws:ResourceTag/<k>`, `aws:RequestTag/<k>`): one for each
+    /// entry of the request whose name matches, as the request may hold several that differ only
+    /// in case. `None` for every other key.
+    fn case_variants(&self, key: &str) -> Option<Vec<&str>> {
+        let f = self.facts;
+        if let Some(k) = key.strip_prefix("kms:encryptioncontext:") {
+            return Some(
+                f.encryption_context
+                    .into_iter()
+                    .flatten()
+                    .filter(|(name, _)| name.eq_ignore_ascii_case(k))
+                    .map(|(_, v)| v.as_str())
+                    .collect(),
+            );
+        }
+        if let Some(k) = key.strip_prefix("aws:resourcetag/") {
+            return Some(
+                self.key
+                    .into_iter()
+                    .flat_map(|r| &r.tags)
+                    .filter(|(name, _)| name.eq_ignore_ascii_case(k))
+                    .map(|(_, v)| v.as_str())
+                    .collect(),
+            );
+        }
+        if let Some(k) = key.strip_prefix("aws:requesttag/") {
+            return Some(
+                f.request_tags
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| {
+                        t.tag_key
+                            .as_deref()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(k))
+                    })
+                    .map(|t| t.tag_value.as_deref().unwrap_or_default())
+                    .collect(),
+            );
+        }
+        None
+    }
+}
+
 impl RequestContext for Context<'_> {
+    fn readings(&self, key: &str) -> Option<Vec<Vec<Cow<'_, str>>>> {
+        match self.case_variants(key) {
+            Some(values) if values.is_empty() => None,
+            Some(values) => Some(values.into_iter().map(|v| vec![Cow::Borrowed(v)]).collect()),
+            None => self.values(key).map(|v| vec![v]),
+        }
+    }
+
+    /// For a key with several readings, the first (conditions read them all: see `readings`).
     fn values(&self, key: &str) -> Option<Vec<Cow<'_, str>>> {
         let f = self.facts;
         let caller = self.caller;
-        if let Some(k) = key.strip_prefix("kms:encryptioncontext:") {
-            return f
-                .encryption_context?
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(k))
-                .and_then(|(_, v)| one(v.as_str()));
-        }
-        if let Some(k) = key.strip_prefix("aws:resourcetag/") {
-            return self
-                .key?
-                .tags
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(k))
-                .and_then(|(_, v)| one(v.as_str()));
-        }
-        if let Some(k) = key.strip_prefix("aws:requesttag/") {
-            return f
-                .request_tags?
-                .iter()
-                .find(|t| {
-                    t.tag_key
-                        .as_deref()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(k))
-                })
-                .and_then(|t| one(t.tag_value.as_deref().unwrap_or_default()));
+        if let Some(values) = self.case_variants(key) {
+            return values.into_iter().next().and_then(one);
         }
         match key {
             "aws:principalarn" => one(caller.principal_arn.as_str()),

@@ -11,6 +11,47 @@ use std::net::IpAddr;
 /// lowercase (`kms:encryptioncontext:department`), or `None` when the request has no such key.
 pub trait RequestContext {
     fn values(&self, key: &str) -> Option<Vec<Cow<'_, str>>>;
+
+    /// Every reading of a key: one list of values for each way the request can be read. A
+    /// single-valued key whose name is case-insensitive can be carried by a request under several
+    /// names that differ only in case (an encryption context `{"DEPT":"x","Dept":"Finance"}`
+    /// has two values for `kms:EncryptionContext:Dept`): each is a reading of its own, and a
+    /// condition is decided with all of them (see [`Condition::holds`]). Every other key has one
+    /// reading, its values.
+    fn readings(&self, key: &str) -> Option<Vec<Vec<Cow<'_, str>>>> {
+        self.values(key).map(|v| vec![v])
+    }
+}
+
+/// How a condition is decided when a key has several readings: in an Allow statement it holds
+/// only if it holds for every reading; in a Deny statement it holds if it holds for any, so that
+/// a caller cannot choose the reading a statement sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readings {
+    /// An Allow: every reading must satisfy the condition.
+    All,
+    /// A Deny: one reading satisfying it is enough.
+    Any,
+}
+
+/// Most combinations of readings one condition is decided over (the condition's key times the
+/// policy variables it uses). Beyond, a request is too ambiguous to read: an Allow condition does
+/// not hold, a Deny condition does.
+const MAX_READINGS: usize = 1024;
+
+/// A request with some keys fixed to one reading each (and, for variables, to its first value).
+struct Fixed<'a> {
+    inner: &'a dyn RequestContext,
+    fixed: Vec<(&'a str, &'a [Cow<'a, str>])>,
+}
+
+impl RequestContext for Fixed<'_> {
+    fn values(&self, key: &str) -> Option<Vec<Cow<'_, str>>> {
+        match self.fixed.iter().find(|(k, _)| *k == key) {
+            Some((_, v)) => Some(v.to_vec()),
+            None => self.inner.values(key),
+        }
+    }
 }
 
 /// A fixed table of keys and values, for tests and tools.
@@ -85,6 +126,8 @@ pub struct Condition {
     test: Test,
     /// Some text value holds a policy variable (`${aws:username}`), filled in per request.
     variables: bool,
+    /// The condition keys those variables name, in lowercase.
+    variable_keys: Vec<String>,
 }
 
 /// operator name -> (family, negated); the order or text match is filled in by [`parse_test`].
@@ -265,6 +308,13 @@ pub fn parse(v: &Value) -> Result<Vec<Condition>, KmsError> {
             let list = list.ok_or_else(invalid)?;
             let variables =
                 matches!(family, "string" | "arn") && list.iter().any(|v| v.contains("${"));
+            let mut variable_keys: Vec<String> = if variables {
+                list.iter().flat_map(|v| variable_names(v)).collect()
+            } else {
+                Vec::new()
+            };
+            variable_keys.sort();
+            variable_keys.dedup();
             let test = parse_test(op, family, &list).ok_or_else(invalid)?;
             out.push(Condition {
                 operator: written.clone(),
@@ -274,6 +324,7 @@ pub fn parse(v: &Value) -> Result<Vec<Condition>, KmsError> {
                 negated,
                 test,
                 variables,
+                variable_keys,
             });
         }
     }
@@ -387,6 +438,25 @@ impl Test {
     }
 }
 
+/// The condition keys the policy variables of a value name, in lowercase (`${*}`, `${?}` and
+/// `${$}` name none).
+fn variable_names(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        let inner = &rest[start + 2..start + len];
+        if !matches!(inner, "*" | "?" | "$") {
+            let name = inner.split_once(',').map_or(inner, |(n, _)| n);
+            out.push(name.trim().to_ascii_lowercase());
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out
+}
+
 /// Replace the policy variables of a value with the request's values: `${aws:username}`, any
 /// condition key, with an optional default (`${aws:username, 'nobody'}`), and `${*}`, `${?}`,
 /// `${$}` for those characters. A variable the request has no value for leaves the value out.
@@ -433,9 +503,74 @@ fn fill_variables(test: &Test, ctx: &dyn RequestContext) -> Test {
 }
 
 impl Condition {
-    /// Whether the condition holds for a request.
-    pub fn holds(&self, ctx: &dyn RequestContext) -> bool {
-        let values = ctx.values(&self.key).filter(|v| !v.is_empty());
+    /// Whether the condition holds for a request, in a statement that decides as `readings` says
+    /// when the request can be read several ways (its key, or a key a policy variable names, has
+    /// several readings: see [`RequestContext::readings`]). Each combination of readings is
+    /// decided on its own; an Allow needs every one to hold, a Deny any one.
+    pub fn holds(&self, ctx: &dyn RequestContext, readings: Readings) -> bool {
+        let key_readings = ctx.readings(&self.key);
+        let ambiguous_variables: Vec<(&str, Vec<Vec<Cow<'_, str>>>)> = self
+            .variable_keys
+            .iter()
+            .filter(|k| **k != self.key)
+            .filter_map(|k| Some((k.as_str(), ctx.readings(k).filter(|r| r.len() > 1)?)))
+            .collect();
+        let key_count = key_readings.as_ref().map_or(1, |r| r.len().max(1));
+        if ambiguous_variables.is_empty() {
+            let key_readings = match key_readings {
+                None => return self.holds_once(None, ctx),
+                Some(mut r) if r.len() <= 1 => return self.holds_once(r.pop(), ctx),
+                Some(r) => r,
+            };
+            let once = |values: &Vec<Cow<'_, str>>| {
+                let fixed = Fixed {
+                    inner: ctx,
+                    fixed: vec![(self.key.as_str(), values.as_slice())],
+                };
+                self.holds_once(Some(values.clone()), &fixed)
+            };
+            return match readings {
+                Readings::All => key_readings.iter().all(once),
+                Readings::Any => key_readings.iter().any(once),
+            };
+        }
+        let combinations = ambiguous_variables
+            .iter()
+            .try_fold(key_count, |n, (_, r)| n.checked_mul(r.len()))
+            .filter(|n| *n <= MAX_READINGS);
+        let Some(combinations) = combinations else {
+            return readings == Readings::Any;
+        };
+        let key_readings: Vec<Option<&Vec<Cow<'_, str>>>> = match &key_readings {
+            Some(r) if !r.is_empty() => r.iter().map(Some).collect(),
+            _ => vec![None],
+        };
+        let mut outcomes = (0..combinations).map(|mut n| {
+            let key_values = key_readings[n % key_readings.len()];
+            n /= key_readings.len();
+            let mut fixed = Fixed {
+                inner: ctx,
+                fixed: Vec::with_capacity(ambiguous_variables.len() + 1),
+            };
+            if let Some(v) = key_values {
+                fixed.fixed.push((self.key.as_str(), v.as_slice()));
+            }
+            for (k, r) in &ambiguous_variables {
+                fixed.fixed.push((*k, r[n % r.len()].as_slice()));
+                n /= r.len();
+            }
+            self.holds_once(key_values.cloned(), &fixed)
+        });
+        match readings {
+            Readings::All => outcomes.all(|h| h),
+            Readings::Any => outcomes.any(|h| h),
+        }
+    }
+
+    /// Whether the condition holds for one reading of the request: `values` of its key, `ctx`
+    /// for the policy variables.
+    fn holds_once(&self, values: Option<Vec<Cow<'_, str>>>, ctx: &dyn RequestContext) -> bool {
+        let values = values.filter(|v| !v.is_empty());
         if let Test::Null(absent) = self.test {
             return values.is_none() == absent;
         }
@@ -537,6 +672,53 @@ mod tests {
                 "{c}"
             );
         }
+    }
+
+    /// A request whose keys each have several readings (key -> readings).
+    struct Ambiguous(Vec<(&'static str, Vec<String>)>);
+
+    impl RequestContext for Ambiguous {
+        fn values(&self, key: &str) -> Option<Vec<Cow<'_, str>>> {
+            self.readings(key)?.into_iter().next()
+        }
+        fn readings(&self, key: &str) -> Option<Vec<Vec<Cow<'_, str>>>> {
+            let (_, r) = self.0.iter().find(|(k, _)| *k == key)?;
+            Some(r.iter().map(|v| vec![Cow::Borrowed(v.as_str())]).collect())
+        }
+    }
+
+    fn condition(text: &str) -> Condition {
+        parse(&serde_json::from_str(text).unwrap())
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn every_reading_decides() {
+        let ctx = Ambiguous(vec![("k", vec!["a".into(), "b".into()])]);
+        let eq_a = condition(r#"{"StringEquals":{"k":"a"}}"#);
+        assert!(!eq_a.holds(&ctx, Readings::All));
+        assert!(eq_a.holds(&ctx, Readings::Any));
+        let either = condition(r#"{"StringEquals":{"k":["a","b"]}}"#);
+        assert!(either.holds(&ctx, Readings::All));
+        let neither = condition(r#"{"StringEquals":{"k":"c"}}"#);
+        assert!(!neither.holds(&ctx, Readings::Any));
+    }
+
+    #[test]
+    fn too_many_readings_fail_closed() {
+        // 40 readings of the key times 40 of the variable: more combinations than are decided.
+        let many: Vec<String> = (0..40).map(|i| format!("v{i}")).collect();
+        let ctx = Ambiguous(vec![("k", many.clone()), ("other", many)]);
+        let c = condition(r#"{"StringLike":{"k":["*","${other}"]}}"#);
+        assert!(!c.holds(&ctx, Readings::All), "an Allow does not hold");
+        assert!(c.holds(&ctx, Readings::Any), "a Deny applies");
+        // Fewer are decided one by one: this one holds for every reading.
+        let few = Ambiguous(vec![
+            ("k", vec!["a".into(), "b".into()]),
+            ("other", vec!["x".into(), "y".into()]),
+        ]);
+        assert!(c.holds(&few, Readings::All));
     }
 
     #[test]

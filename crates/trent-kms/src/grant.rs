@@ -107,11 +107,15 @@ impl Grant {
 }
 
 /// A context pair is found in `context` when a key equal but for case has the same value: in a
-/// grant constraint, keys are not case-sensitive and values are.
+/// grant constraint, keys are not case-sensitive and values are. A context that holds the key in
+/// several cases must give every one of them the value: the caller cannot choose which one the
+/// constraint reads.
 fn has_pair(context: &EncryptionContext, key: &str, value: &str) -> bool {
-    context
+    let mut matching = context
         .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case(key) && v == value)
+        .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+        .peekable();
+    matching.peek().is_some() && matching.all(|(_, v)| v == value)
 }
 
 fn contains_all(context: &EncryptionContext, pairs: &EncryptionContext) -> bool {
@@ -279,6 +283,9 @@ mod tests {
         assert!(!g.allows("Encrypt", None));
         assert!(g.allows("DescribeKey", None));
         assert!(!g.allows("Decrypt", Some(&ctx(&[("Dept", "IT")]))));
+        // The key in several cases: every one must have the value.
+        assert!(!g.allows("Encrypt", Some(&ctx(&[("Dept", "IT"), ("DEPT", "HR")]))));
+        assert!(g.allows("Encrypt", Some(&ctx(&[("Dept", "IT"), ("DEPT", "IT")]))));
         let e = grant(&["Decrypt"], equals(&[("a", "1")]));
         assert!(e.allows("Decrypt", Some(&ctx(&[("A", "1")]))));
         assert!(!e.allows("Decrypt", Some(&ctx(&[("a", "1"), ("b", "2")]))));

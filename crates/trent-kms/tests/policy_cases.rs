@@ -2133,6 +2133,109 @@ fn real_context_cases() -> Vec<Case> {
     ]
 }
 
+/// A request can hold a single-valued key under several names that differ only in case (an
+/// encryption context `{"DEPT": "x", "Dept": "Finance"}`, tags `Dept` and `DEPT`). A condition
+/// is decided with every one of them: an Allow holds only if each satisfies it, a Deny applies if
+/// one does. Before, the first in byte order decided, so the caller chose what a Deny saw.
+fn case_variant_cases() -> Vec<Case> {
+    const EC: &[(&str, &str)] = &[("DEPT", "x"), ("Dept", "Finance")];
+    let allow_when = |name, condition: Value| {
+        case(name)
+            .key(cond(allow(aws(ALICE), "kms:*"), condition))
+            .ec(EC)
+            .real(Real::default())
+    };
+    let deny_when = |name, condition: Value| {
+        case(name)
+            .key(json!([
+                allow(aws(ALICE), "kms:*"),
+                cond(deny(anyone(), "kms:*"), condition)
+            ]))
+            .ec(EC)
+            .real(Real::default())
+    };
+    let tagged = |name, effect: &str, condition: Value| {
+        let statements = if effect == "Allow" {
+            json!([cond(allow(aws(ALICE), "kms:*"), condition)])
+        } else {
+            json!([
+                allow(aws(ALICE), "kms:*"),
+                cond(deny(anyone(), "kms:*"), condition)
+            ])
+        };
+        case(name).key(statements).real(Real {
+            tags: vec![("DEPT", "x"), ("Dept", "Finance")],
+            ..Real::default()
+        })
+    };
+    let ec_key = "kms:EncryptionContext:Dept";
+    vec![
+        // String operators.
+        allow_when("Case variants: Allow StringEquals needs every value", json!({"StringEquals": {ec_key: "x"}})).want(NO_KP),
+        allow_when("Case variants: Allow StringEquals listing both values", json!({"StringEquals": {ec_key: ["x", "Finance"]}})).want(KP),
+        deny_when("Case variants: Deny StringEquals matches any value", json!({"StringEquals": {ec_key: "Finance"}})).want(KP_DENY),
+        deny_when("Case variants: Deny StringEquals matching none", json!({"StringEquals": {ec_key: "HR"}})).want(KP),
+        allow_when("Case variants: Allow StringNotEquals needs every value", json!({"StringNotEquals": {ec_key: "Finance"}})).want(NO_KP),
+        deny_when("Case variants: Deny StringNotEquals matches any value", json!({"StringNotEquals": {ec_key: "x"}})).want(KP_DENY),
+        allow_when("Case variants: Allow StringEqualsIgnoreCase needs every value", json!({"StringEqualsIgnoreCase": {ec_key: "X"}})).want(NO_KP),
+        deny_when("Case variants: Deny StringEqualsIgnoreCase matches any value", json!({"StringEqualsIgnoreCase": {ec_key: "FINANCE"}})).want(KP_DENY),
+        allow_when("Case variants: Allow StringNotEqualsIgnoreCase needs every value", json!({"StringNotEqualsIgnoreCase": {ec_key: "FINANCE"}})).want(NO_KP),
+        allow_when("Case variants: Allow StringLike needs every value", json!({"StringLike": {ec_key: "x*"}})).want(NO_KP),
+        deny_when("Case variants: Deny StringLike matches any value", json!({"StringLike": {ec_key: "Fin*"}})).want(KP_DENY),
+        allow_when("Case variants: Allow StringNotLike needs every value", json!({"StringNotLike": {ec_key: "Fin*"}})).want(NO_KP),
+        deny_when("Case variants: Deny StringNotLike matches any value", json!({"StringNotLike": {ec_key: "x"}})).want(KP_DENY),
+        // Set operators.
+        allow_when("Case variants: Allow ForAnyValue needs every value", json!({"ForAnyValue:StringEquals": {ec_key: "x"}})).want(NO_KP),
+        deny_when("Case variants: Deny ForAnyValue matches any value", json!({"ForAnyValue:StringEquals": {ec_key: "Finance"}})).want(KP_DENY),
+        tagged("Case variants: Allow ForAllValues on aws:ResourceTag needs every value", "Allow",
+            json!({"ForAllValues:StringEquals": {"aws:ResourceTag/Dept": "x"}})).want(NO_KP),
+        tagged("Case variants: Deny ForAllValues on aws:ResourceTag matches any value", "Deny",
+            json!({"ForAllValues:StringEquals": {"aws:ResourceTag/Dept": "Finance"}})).want(KP_DENY),
+        // IfExists and Null.
+        allow_when("Case variants: Allow StringEqualsIfExists needs every value", json!({"StringEqualsIfExists": {ec_key: "x"}})).want(NO_KP),
+        deny_when("Case variants: Deny StringEqualsIfExists matches any value", json!({"StringEqualsIfExists": {ec_key: "Finance"}})).want(KP_DENY),
+        allow_when("Case variants: Null false holds (the key is there)", json!({"Null": {ec_key: "false"}})).want(KP),
+        deny_when("Case variants: Deny Null true does not apply", json!({"Null": {ec_key: "true"}})).want(KP),
+        // Numeric values.
+        case("Case variants: Allow NumericLessThan needs every value")
+            .key(cond(allow(aws(ALICE), "kms:*"), json!({"NumericLessThan": {"kms:EncryptionContext:Level": "5"}})))
+            .ec(&[("LEVEL", "1"), ("Level", "9")]).real(Real::default()).want(NO_KP),
+        case("Case variants: Deny NumericGreaterThan matches any value")
+            .key(json!([allow(aws(ALICE), "kms:*"), cond(deny(anyone(), "kms:*"), json!({"NumericGreaterThan": {"kms:EncryptionContext:Level": "5"}}))]))
+            .ec(&[("LEVEL", "1"), ("Level", "9")]).real(Real::default()).want(KP_DENY),
+        // Tags of the key and of the request.
+        tagged("Case variants: Allow on aws:ResourceTag needs every tag", "Allow",
+            json!({"StringEquals": {"aws:ResourceTag/dept": "x"}})).want(NO_KP),
+        tagged("Case variants: Deny on aws:ResourceTag matches any tag", "Deny",
+            json!({"StringEquals": {"aws:ResourceTag/dept": "Finance"}})).want(KP_DENY),
+        case("Case variants: Allow on aws:RequestTag needs every tag")
+            .act("kms:CreateKey").no_key("*")
+            .id(cond(id_allow("kms:CreateKey", "*"), json!({"StringEquals": {"aws:RequestTag/Dept": "x"}})))
+            .real(Real { request_tags: vec![("DEPT", "x"), ("Dept", "Finance")], ..Real::default() }).want(NO_ID),
+        case("Case variants: Deny on aws:RequestTag matches any tag")
+            .act("kms:CreateKey").no_key("*")
+            .id(id_allow("kms:CreateKey", "*"))
+            .id(cond(id_deny("kms:CreateKey", "*"), json!({"StringEquals": {"aws:RequestTag/Dept": "Finance"}})))
+            .real(Real { request_tags: vec![("DEPT", "x"), ("Dept", "Finance")], ..Real::default() }).want(ID_DENY),
+        // Policy variables that name such a key.
+        case("Case variants: Allow with a variable needs every value it names")
+            .key(cond(allow(aws(ALICE), "kms:*"), json!({"StringEquals": {"aws:ResourceTag/Owner": "${kms:EncryptionContext:Owner}"}})))
+            .ec(&[("OWNER", "alice"), ("Owner", "mallory")])
+            .real(Real { tags: vec![("Owner", "alice")], ..Real::default() }).want(NO_KP),
+        case("Case variants: Deny with a variable matches any value it names")
+            .key(json!([allow(aws(ALICE), "kms:*"), cond(deny(anyone(), "kms:*"), json!({"StringNotEquals": {ec_key: "${aws:ResourceTag/Dept}"}}))]))
+            .ec(&[("DEPT", "Finance"), ("Dept", "HR")])
+            .real(Real { tags: vec![("Dept", "Finance")], ..Real::default() }).want(KP_DENY),
+        case("Case variants: a variable naming the condition's own key reads the same value")
+            .key(cond(allow(aws(ALICE), "kms:*"), json!({"StringEquals": {ec_key: "${kms:EncryptionContext:Dept}"}})))
+            .ec(EC).real(Real::default()).want(KP),
+        // One spelling only: nothing changes.
+        case("Case variants: a single spelling decides as before")
+            .key(cond(allow(aws(ALICE), "kms:*"), json!({"StringEquals": {ec_key: "Finance"}})))
+            .ec(&[("dept", "Finance"), ("Project", "x")]).real(Real::default()).want(KP),
+    ]
+}
+
 fn refusal_cases() -> Vec<Case> {
     let bad = |name, text: &str, message| case(name).key_text(text).refused(message);
     let bad_cond = |name, condition: Value, message| {
@@ -2241,6 +2344,7 @@ fn cases() -> Vec<Case> {
         combination_cases(),
         grant_cases(),
         real_context_cases(),
+        case_variant_cases(),
         refusal_cases(),
     ]
     .into_iter()
