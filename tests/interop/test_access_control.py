@@ -62,6 +62,11 @@ PRINCIPALS = [
     }),
     ConfiguredPrincipal("erin", user(B, "erin")),
     ConfiguredPrincipal("broot", account_root_arn(B)),
+    ConfiguredPrincipal("tagger", user(A, "tagger"), {
+        "tags-but-not-finance": policy_doc(
+            allow(["kms:CreateKey", "kms:TagResource"]),
+            deny(["kms:CreateKey", "kms:TagResource"], condition={"StringEquals": {"aws:RequestTag/Dept": "Finance"}})),
+    }),
 ]
 
 
@@ -368,6 +373,90 @@ def test_encryption_algorithm_condition(srv, admin):
     assert blob["EncryptionAlgorithm"] == "RSAES_OAEP_SHA_256"
     expect_error(lambda: app.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_1"),
                  "AccessDeniedException", denied_message(srv.arn("app"), "Encrypt", key["Arn"], "no-resource"))
+
+
+# --------------------------------------------------------------------------------------------
+# A key given in several cases: every value decides
+# --------------------------------------------------------------------------------------------
+
+# An encryption context may hold keys that differ only in case; kms:EncryptionContext:Dept names
+# them all. Byte order puts "DEPT" first, which alone used to decide.
+STEERED = {"DEPT": "Public", "Dept": "Finance"}
+
+
+def test_a_deny_on_an_encryption_context_key_sees_every_case(srv, make_key):
+    for operator, value in (("StringEquals", "Finance"), ("StringEqualsIgnoreCase", "FINANCE"),
+                            ("StringLike", "Fin*"), ("ForAnyValue:StringEquals", ["Finance", "HR"]),
+                            ("StringEqualsIfExists", "Finance")):
+        key = make_key(root_may(), allow(["kms:Encrypt", "kms:Decrypt"], principal=srv.arn("app")),
+                       deny("kms:Encrypt", principal="*", condition={operator: {"kms:EncryptionContext:Dept": value}}))
+        app = srv.client("app")
+        expect_error(lambda: app.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext=STEERED),
+                     "AccessDeniedException", denied_message(srv.arn("app"), "Encrypt", key["Arn"], "deny-resource"))
+        # One spelling of the key, another value: not denied.
+        app.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"dept": "Public"})
+
+
+def test_an_allow_on_an_encryption_context_key_needs_every_case(srv, make_key):
+    for operator, value in (("StringNotEquals", "Finance"), ("StringEquals", "Public"),
+                            ("StringNotLike", "Fin*"), ("ForAnyValue:StringEquals", "Public"),
+                            ("StringEqualsIfExists", "Public")):
+        key = make_key(root_may(), allow("kms:Encrypt", principal=srv.arn("app"),
+                                         condition={operator: {"kms:EncryptionContext:Dept": value}}))
+        app = srv.client("app")
+        expect_error(lambda: app.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext=STEERED),
+                     "AccessDeniedException", denied_message(srv.arn("app"), "Encrypt", key["Arn"], "no-identity"))
+        app.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"Dept": "Public"})
+    # Both values allowed: allowed.
+    key = make_key(root_may(), allow("kms:Encrypt", principal=srv.arn("app"),
+                                     condition={"StringEquals": {"kms:EncryptionContext:Dept": ["Public", "Finance"]}}))
+    srv.client("app").encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext=STEERED)
+
+
+def test_null_and_the_for_all_values_refusal_are_unchanged(srv, admin, make_key):
+    key = make_key(root_may(), allow("kms:Encrypt", principal=srv.arn("app")),
+                   deny("kms:Encrypt", principal="*", condition={"Null": {"kms:EncryptionContext:Dept": "true"}}))
+    srv.client("app").encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext=STEERED)
+    # ForAllValues on a single-valued key stays refused, as AWS refuses it.
+    bad = policy_doc(root_may(), allow("kms:Encrypt", principal=srv.arn("app"),
+                                       condition={"ForAllValues:StringEquals": {"kms:EncryptionContext:Dept": "Public"}}))
+    expect_error(lambda: admin.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(bad)),
+                 "MalformedPolicyDocumentException", startswith="OverlyPermissiveCondition:EncryptionContext: ")
+
+
+def test_a_policy_variable_naming_a_key_in_several_cases(srv, make_key):
+    """Deny unless the context's Owner is the caller: an Owner in another case does not slip by."""
+    key = make_key(root_may(), allow("kms:Encrypt", principal=srv.arn("alice")),
+                   deny("kms:Encrypt", principal="*",
+                        condition={"StringNotEquals": {"kms:EncryptionContext:Owner": "${aws:username}"}}))
+    alice = srv.client("alice")
+    alice.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"Owner": "alice"})
+    expect_error(lambda: alice.encrypt(KeyId=key["KeyId"], Plaintext=b"x",
+                                       EncryptionContext={"OWNER": "alice", "Owner": "bob"}),
+                 "AccessDeniedException", denied_message(srv.arn("alice"), "Encrypt", key["Arn"], "deny-resource"))
+    # The other way round: a key tag named by a variable, the tag in two cases.
+    tagged = make_key(root_may(), allow("kms:Encrypt", principal=srv.arn("app"),
+                                        condition={"StringEquals": {"kms:EncryptionContext:Dept": "${aws:ResourceTag/Dept}"}}),
+                      Tags=[{"TagKey": "DEPT", "TagValue": "Public"}, {"TagKey": "Dept", "TagValue": "Finance"}])
+    expect_error(lambda: srv.client("app").encrypt(KeyId=tagged["KeyId"], Plaintext=b"x",
+                                                   EncryptionContext={"Dept": "Public"}),
+                 # The key policy defers to the account too, and app has no identity policy.
+                 "AccessDeniedException", denied_message(srv.arn("app"), "Encrypt", tagged["Arn"], "no-identity"))
+
+
+def test_resource_and_request_tags_in_several_cases(srv, admin, make_key):
+    key = make_key(root_may(), allow("kms:Encrypt", principal=srv.arn("app")),
+                   deny("kms:Encrypt", principal="*", condition={"StringEquals": {"aws:ResourceTag/dept": "Finance"}}),
+                   Tags=[{"TagKey": "DEPT", "TagValue": "Public"}, {"TagKey": "Dept", "TagValue": "Finance"}])
+    expect_error(lambda: srv.client("app").encrypt(KeyId=key["KeyId"], Plaintext=b"x"), "AccessDeniedException",
+                 denied_message(srv.arn("app"), "Encrypt", key["Arn"], "deny-resource"))
+    tagger = srv.client("tagger")
+    tags = [{"TagKey": "DEPT", "TagValue": "Public"}, {"TagKey": "Dept", "TagValue": "Finance"}]
+    expect_error(lambda: tagger.create_key(Tags=tags), "AccessDeniedException",
+                 denied_message(srv.arn("tagger"), "CreateKey", "*", "deny-identity"))
+    own = tagger.create_key(Tags=[{"TagKey": "DEPT", "TagValue": "Public"}])["KeyMetadata"]
+    expect_error(lambda: tagger.tag_resource(KeyId=own["KeyId"], Tags=tags), "AccessDeniedException",
+                 denied_message(srv.arn("tagger"), "TagResource", own["Arn"], "deny-identity"))
 
 
 # --------------------------------------------------------------------------------------------
