@@ -233,8 +233,9 @@ class NonDevServer:
         return self.server.endpoint
 
 
-def start_nondev(data_dir: Path, log_path: Path) -> NonDevServer:
-    server = TrentServer(["serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"], log_path).start()
+def start_nondev(data_dir: Path, log_path: Path, extra_args: list[str] | None = None) -> NonDevServer:
+    args = ["serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", *(extra_args or [])]
+    server = TrentServer(args, log_path).start()
     creds = data_dir / "credentials"
     deadline = time.monotonic() + 10
     while not creds.exists() and time.monotonic() < deadline:

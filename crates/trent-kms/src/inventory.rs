@@ -14,6 +14,10 @@ pub struct Inventory {
     /// with an expiry, sorted by ARN then material id. Never negative: material past its expiry
     /// that the scheduled work has not deleted yet shows 0.
     pub imported_expiries: Vec<(String, String, f64)>,
+    /// Keys whose stored material could not be loaded: every use of them fails.
+    pub unusable_keys: u64,
+    /// Stored rows the last load of the view left out because they do not parse.
+    pub skipped: crate::service::LoadReport,
 }
 
 /// The setting every store has once a service opened it (the root key's check value): reading
@@ -29,8 +33,10 @@ impl Kms {
         let keys: Vec<Arc<CachedKey>> = self.view.read().all_keys().cloned().collect();
         let mut counts: BTreeMap<(&'static str, &str), u64> = BTreeMap::new();
         let mut imported_expiries = Vec::new();
+        let mut unusable_keys = 0;
         for key in &keys {
             let record = &key.record;
+            unusable_keys += u64::from(key.unusable);
             *counts
                 .entry((record.state.as_str(), record.key_spec.as_str()))
                 .or_default() += 1;
@@ -54,6 +60,8 @@ impl Kms {
                 .map(|((state, spec), n)| ((state.to_string(), spec.to_string()), n))
                 .collect(),
             imported_expiries,
+            unusable_keys,
+            skipped: self.load_report(),
         }
     }
 
@@ -116,14 +124,13 @@ mod tests {
         let old = scope.keys.get(key_id).unwrap().clone();
         let mut record = old.record.clone();
         record.materials = serde_json::from_value::<Vec<MaterialInfo>>(materials).unwrap();
-        let key = CachedKey {
+        let key = CachedKey::new(
             record,
-            version: old.version,
-            arn: old.arn.clone(),
-            materials: old.materials.clone(),
-            policy: old.policy.clone(),
-            usage: old.usage.clone(),
-        };
+            old.version,
+            old.materials.clone(),
+            old.policy.clone(),
+            old.usage.clone(),
+        );
         scope.keys.insert(key_id.to_string(), Arc::new(key));
     }
 

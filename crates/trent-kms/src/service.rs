@@ -60,9 +60,37 @@ pub struct CachedKey {
     pub policy: Arc<Policy>,
     /// The key's last cryptographic use, carried from version to version of the key.
     pub usage: Arc<UsageCell>,
+    /// A material the record counts as present was not loaded (its stored row does not unwrap
+    /// under the root key or does not parse): every cryptographic use of the key fails with
+    /// KMSInternalException, while it can still be described and managed.
+    pub unusable: bool,
 }
 
 impl CachedKey {
+    /// A cached key of `record` with `materials`, its ARN and usability derived from them.
+    pub fn new(
+        record: KeyRecord,
+        version: i64,
+        materials: Materials,
+        policy: Arc<Policy>,
+        usage: Arc<UsageCell>,
+    ) -> CachedKey {
+        let unusable = record
+            .materials
+            .iter()
+            .filter(|m| m.present())
+            .any(|m| MaterialId::from_hex(&m.id).is_none_or(|id| !materials.contains_key(&id)));
+        CachedKey {
+            arn: record.arn(),
+            record,
+            version,
+            materials,
+            policy,
+            usage,
+            unusable,
+        }
+    }
+
     fn current(&self) -> Option<&Material> {
         let id = MaterialId::from_hex(self.record.current_material.as_deref()?)?;
         self.materials.get(&id).map(|m| &**m)
@@ -141,6 +169,10 @@ pub(crate) struct ScopeView {
 #[derive(Debug, Default)]
 pub(crate) struct View {
     scopes: HashMap<String, HashMap<String, ScopeView>>,
+    /// Key rows the load left out because their record does not parse: (account, region, key
+    /// id) -> the row's version, so that catching up with the store does not take them for
+    /// changes made elsewhere.
+    pub left_out: HashMap<(String, String, String), i64>,
 }
 
 impl View {
@@ -194,6 +226,17 @@ pub struct Kms {
     pub wake: tokio::sync::Notify,
     pub(crate) keypool: KeyPairPool,
     pub(crate) grant_tokens: GrantTokens,
+    /// What the last load of the view left out.
+    pub(crate) load_report: parking_lot::Mutex<LoadReport>,
+}
+
+/// Rows of the store the last load of the view could not read, and so left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Key records that do not parse.
+    pub skipped_keys: u64,
+    /// Grants that do not parse.
+    pub skipped_grants: u64,
 }
 
 /// What a request asks to do, for authorization: the IAM action and the request's condition
@@ -305,6 +348,7 @@ impl Kms {
             wake: tokio::sync::Notify::new(),
             keypool: KeyPairPool::new(crate::keypool::DEFAULT_CAPACITY),
             grant_tokens,
+            load_report: parking_lot::Mutex::new(LoadReport::default()),
         };
         kms.reload().await?;
         Ok(kms)
@@ -361,10 +405,34 @@ impl Kms {
             .all_keys()
             .map(|k| ((k.record.scope(), k.record.key_id.clone()), k.usage.clone()))
             .collect();
+        // One unreadable row costs its key or grant, never the service: a record or grant that
+        // does not parse is left out, a material that does not unwrap makes its key unusable
+        // (see `CachedKey::unusable`). Each is logged once per load and counted.
+        let mut report = LoadReport::default();
         let mut view = View::default();
         for row in snapshot.keys {
-            let mut record: KeyRecord = serde_json::from_str(&row.doc)
-                .map_err(|e| OpenError(format!("key {} is unreadable: {e}", row.key_id)))?;
+            let mut record: KeyRecord = match serde_json::from_str(&row.doc) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(
+                        account = %row.scope.account,
+                        region = %row.scope.region,
+                        key_id = %row.key_id,
+                        error = %e,
+                        "stored key record is unreadable: the key is left out"
+                    );
+                    report.skipped_keys += 1;
+                    view.left_out.insert(
+                        (
+                            row.scope.account.clone(),
+                            row.scope.region.clone(),
+                            row.key_id.clone(),
+                        ),
+                        row.version,
+                    );
+                    continue;
+                }
+            };
             record.fill_in_materials();
             let cell = unflushed
                 .get(&(row.scope.clone(), row.key_id.clone()))
@@ -379,32 +447,28 @@ impl Kms {
                 .unwrap_or_default();
             let arn = record.arn();
             let mut unwrapped = HashMap::new();
+            let mut unreadable = Vec::new();
             for m in rows {
-                let id = MaterialId::from_hex(&m.material_id)
-                    .ok_or_else(|| OpenError(format!("key {arn} has a malformed material id")))?;
-                let plain = self
-                    .root
-                    .unwrap(&material_aad(&arn, &m.material_id), &m.wrapped)
-                    .map_err(|_| {
-                        OpenError(format!(
-                            "material of {arn} does not unwrap under the root key"
-                        ))
-                    })?;
-                let key = Material::load(&record.key_spec, id, &KeyMaterial::from_bytes(plain))
-                    .map_err(|e| OpenError(format!("key {arn}: {e}")))?;
-                unwrapped.insert(id, Arc::new(key));
+                match self.load_material(&record, &arn, &m) {
+                    Some((id, material)) => {
+                        unwrapped.insert(id, Arc::new(material));
+                    }
+                    None => unreadable.push(m.material_id),
+                }
             }
-            view.scope_mut(&row.scope).keys.insert(
-                row.key_id.clone(),
-                Arc::new(CachedKey {
-                    policy: stored_policy(&arn, &record.policy),
-                    record,
-                    version: row.version,
-                    arn,
-                    materials: Arc::new(unwrapped),
-                    usage: cell,
-                }),
-            );
+            let policy = stored_policy(&arn, &record.policy);
+            let key = CachedKey::new(record, row.version, Arc::new(unwrapped), policy, cell);
+            if key.unusable || !unreadable.is_empty() {
+                // The material ids and the ARN only: nothing secret.
+                tracing::error!(
+                    key = %key.arn,
+                    materials = ?unreadable,
+                    "key material does not unwrap under the root key or does not parse: the key is unusable"
+                );
+            }
+            view.scope_mut(&row.scope)
+                .keys
+                .insert(row.key_id.clone(), Arc::new(key));
         }
         for alias in snapshot.aliases {
             view.scope_mut(&alias.scope.clone())
@@ -412,8 +476,21 @@ impl Kms {
                 .insert(alias.alias_name.clone(), alias);
         }
         for row in snapshot.grants {
-            let grant: Grant = serde_json::from_str(&row.doc)
-                .map_err(|e| OpenError(format!("grant {} is unreadable: {e}", row.grant_id)))?;
+            let grant: Grant = match serde_json::from_str(&row.doc) {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::error!(
+                        account = %row.scope.account,
+                        region = %row.scope.region,
+                        key_id = %row.key_id,
+                        grant_id = %row.grant_id,
+                        error = %e,
+                        "stored grant is unreadable: it is left out"
+                    );
+                    report.skipped_grants += 1;
+                    continue;
+                }
+            };
             view.scope_mut(&row.scope)
                 .grants
                 .entry(row.key_id)
@@ -421,7 +498,36 @@ impl Kms {
                 .insert(Arc::new(grant));
         }
         *self.view.write() = view;
+        *self.load_report.lock() = report;
         Ok(())
+    }
+
+    /// One stored material of `record`, unwrapped under the root key and parsed; `None` if it
+    /// does not unwrap (a damaged row, or one wrapped for another key) or does not parse.
+    fn load_material(
+        &self,
+        record: &KeyRecord,
+        arn: &str,
+        row: &MaterialRow,
+    ) -> Option<(MaterialId, Material)> {
+        let id = MaterialId::from_hex(&row.material_id)?;
+        let plain = self
+            .root
+            .unwrap(&material_aad(arn, &row.material_id), &row.wrapped)
+            .ok()?;
+        let material =
+            Material::load(&record.key_spec, id, &KeyMaterial::from_bytes(plain)).ok()?;
+        Some((id, material))
+    }
+
+    /// How many keys are unusable (material that does not unwrap or parse), in every scope.
+    pub fn unusable_keys(&self) -> usize {
+        self.view.read().all_keys().filter(|k| k.unusable).count()
+    }
+
+    /// What the last load of the view left out because it did not parse.
+    pub fn load_report(&self) -> LoadReport {
+        *self.load_report.lock()
     }
 
     /// Find the key a request names, and check that the caller may do `access` with it.
@@ -770,14 +876,13 @@ impl Kms {
                 ),
             };
             let scope = c.record.scope();
-            let updated = Arc::new(CachedKey {
-                arn,
+            let updated = Arc::new(CachedKey::new(
+                c.record,
                 version,
-                materials: c.materials,
+                c.materials,
                 policy,
                 usage,
-                record: c.record,
-            });
+            ));
             view.scope_mut(&scope)
                 .keys
                 .insert(updated.record.key_id.clone(), updated.clone());
@@ -1309,6 +1414,139 @@ mod tests {
         let mac = &scope.keys["22222222-2222-4222-8222-222222222222"];
         assert_eq!(mac.hmac_key().unwrap().sign(b"m"), tag);
         assert!(ec.record.current_material.is_some() && mac.hmac_key().is_some());
+    }
+
+    #[tokio::test]
+    async fn one_unreadable_row_costs_its_key_or_grant_not_the_service() {
+        use crate::api::{
+            CreateGrantRequest, CreateKeyRequest, DescribeKeyRequest, EncryptRequest,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (root, _) = LocalRootKey::load_or_create_file(&dir.path().join("root.key")).unwrap();
+        let root: Arc<dyn RootKey> = Arc::new(root);
+        let store = Arc::new(SqliteStore::open(&dir.path().join("trent.db")).unwrap());
+        let kms = Kms::open(store.clone(), root.clone()).await.unwrap();
+        let caller = Caller::new(
+            "111122223333",
+            "us-east-1",
+            "arn:aws:iam::111122223333:root",
+        );
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let md = kms
+                .create_key(&caller, CreateKeyRequest::default())
+                .await
+                .unwrap()
+                .key_metadata
+                .unwrap();
+            ids.push(md.key_id);
+        }
+        kms.create_grant(
+            &caller,
+            CreateGrantRequest {
+                key_id: Some(ids[0].clone()),
+                grantee_principal: Some("arn:aws:iam::111122223333:user/a".into()),
+                operations: Some(vec!["Encrypt".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let scope = caller.scope();
+        let (damaged, garbled) = {
+            let view = kms.view.read();
+            let s = view.scope("111122223333", "us-east-1").unwrap();
+            (s.keys[&ids[1]].clone(), s.keys[&ids[2]].clone())
+        };
+        let material_id = damaged.record.current_material.clone().unwrap();
+        drop(kms);
+        // Key 1's wrapped material damaged, key 2's record not JSON, and a grant that is not JSON.
+        store
+            .apply(
+                Transaction::new()
+                    .push(Write::DeleteMaterial {
+                        scope: scope.clone(),
+                        key_id: ids[1].clone(),
+                        material_id: material_id.clone(),
+                    })
+                    .push(Write::PutMaterial(MaterialRow {
+                        scope: scope.clone(),
+                        key_id: ids[1].clone(),
+                        material_id: material_id.clone(),
+                        wrapped: vec![1; 60],
+                        created_at: 0,
+                    }))
+                    .push(Write::PutKey {
+                        row: KeyRow {
+                            scope: scope.clone(),
+                            key_id: ids[2].clone(),
+                            version: garbled.version + 1,
+                            doc: "{not json".into(),
+                        },
+                        expected_version: Some(garbled.version),
+                    })
+                    .push(Write::PutGrant(GrantRow {
+                        scope: scope.clone(),
+                        key_id: ids[0].clone(),
+                        grant_id: "ab".repeat(32),
+                        doc: "[".into(),
+                    })),
+            )
+            .await
+            .unwrap();
+
+        let kms = Kms::open(store.clone(), root.clone()).await.unwrap();
+        assert_eq!(kms.unusable_keys(), 1);
+        assert_eq!(
+            kms.load_report(),
+            LoadReport {
+                skipped_keys: 1,
+                skipped_grants: 1
+            }
+        );
+        let encrypt = |id: &str| EncryptRequest {
+            key_id: Some(id.to_string()),
+            plaintext: Some(crate::api::Blob::new(b"x".to_vec())),
+            ..Default::default()
+        };
+        assert_eq!(
+            kms.encrypt(&caller, encrypt(&ids[1])).await.unwrap_err(),
+            KmsError::Internal(format!(
+                "{} is unusable: its key material cannot be read from the store.",
+                damaged.arn
+            ))
+        );
+        // The damaged key is still described; the others serve.
+        let described = kms
+            .describe_key(
+                &caller,
+                DescribeKeyRequest {
+                    key_id: Some(ids[1].clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(described.key_metadata.unwrap().key_state, "Enabled");
+        kms.encrypt(&caller, encrypt(&ids[0])).await.unwrap();
+        assert!(matches!(
+            kms.encrypt(&caller, encrypt(&ids[2])).await,
+            Err(KmsError::NotFound(_))
+        ));
+        // The rows left out are not taken for changes made elsewhere.
+        assert!(!kms.catch_up_with_store().await.unwrap());
+        assert_eq!(kms.load_report().skipped_keys, 1);
+        let inventory = kms.inventory();
+        assert_eq!(inventory.unusable_keys, 1);
+        assert_eq!(inventory.skipped.skipped_grants, 1);
+        drop(kms);
+        // Another root key is still refused at once.
+        let other: Arc<dyn RootKey> = Arc::new(LocalRootKey::ephemeral().unwrap());
+        let refused = Kms::open(store, other).await.err().unwrap();
+        assert!(
+            refused.0.contains("the root key does not match"),
+            "{refused}"
+        );
     }
 
     #[tokio::test]

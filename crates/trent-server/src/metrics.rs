@@ -303,6 +303,31 @@ impl Metrics {
             );
         }
 
+        family(
+            o,
+            "trent_keys_unusable",
+            "gauge",
+            "KMS keys whose stored key material cannot be read under the root key: every use of them fails (the log names each).",
+        );
+        sample(
+            o,
+            "trent_keys_unusable",
+            &[],
+            scrape.keys.unusable_keys as f64,
+        );
+        family(
+            o,
+            "trent_store_rows_skipped",
+            "gauge",
+            "Stored key records and grants the last load left out because they do not parse (the log names each).",
+        );
+        for (kind, n) in [
+            ("key", scrape.keys.skipped.skipped_keys),
+            ("grant", scrape.keys.skipped.skipped_grants),
+        ] {
+            sample(o, "trent_store_rows_skipped", &[("kind", kind)], n as f64);
+        }
+
         if let Some(audit) = &scrape.audit {
             render_audit(o, audit);
         }
@@ -777,12 +802,28 @@ mod tests {
                     (("PendingDeletion".into(), "RSA_2048".into()), 1),
                 ],
                 imported_expiries: vec![("arn:k".into(), "ab".into(), 86400.5)],
+                unusable_keys: 2,
+                skipped: trent_kms::service::LoadReport {
+                    skipped_keys: 1,
+                    skipped_grants: 3,
+                },
             },
             audit: Some(audit_snapshot()),
         };
         let text = m.render(&scrape);
         assert_eq!(
-            lines_of(&text, "trent_keys"),
+            lines_of(&text, "trent_keys_unusable"),
+            ["trent_keys_unusable 2"]
+        );
+        assert_eq!(
+            lines_of(&text, "trent_store_rows_skipped"),
+            [
+                r#"trent_store_rows_skipped{kind="key"} 1"#,
+                r#"trent_store_rows_skipped{kind="grant"} 3"#,
+            ]
+        );
+        assert_eq!(
+            lines_of(&text, "trent_keys{"),
             [
                 r#"trent_keys{state="Enabled",key_spec="SYMMETRIC_DEFAULT"} 3"#,
                 r#"trent_keys{state="PendingDeletion",key_spec="RSA_2048"} 1"#,
@@ -843,6 +884,7 @@ mod tests {
             keys: Inventory {
                 keys_by_state_and_spec: vec![(("Enabled".into(), "HMAC_256".into()), 1)],
                 imported_expiries: vec![("arn:a".into(), "00".into(), 5.0)],
+                ..Inventory::default()
             },
             audit: Some(audit_snapshot()),
         };

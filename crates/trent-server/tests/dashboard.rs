@@ -25,6 +25,7 @@ fn exported_families() -> BTreeMap<String, String> {
                 "ab".repeat(32),
                 3600.0,
             )],
+            ..Inventory::default()
         },
         audit: Some(StatsSnapshot {
             healthy: true,

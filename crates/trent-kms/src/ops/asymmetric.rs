@@ -81,6 +81,7 @@ impl Kms {
             .key_for_use(caller, grant_tokens, key_id, &access)
             .await?;
         require_enabled(&key)?;
+        require_usable(&key)?;
         require_usage(&key, keyspec::SIGN_VERIFY, op)?;
         let algorithm = algorithm.clone().unwrap_or_default();
         if !keyspec::signing_algorithms(&key.record.key_spec).contains(&algorithm.as_str()) {
@@ -189,6 +190,7 @@ impl Kms {
             .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
             .await?;
         require_enabled(&key)?;
+        require_usable(&key)?;
         let Some(private) = key.private_key() else {
             return Err(KmsError::UnsupportedOperation(format!(
                 "{} key spec {} has no public key.",
@@ -220,6 +222,7 @@ impl Kms {
         let op = access.action;
         let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), access)?;
         require_enabled(&key)?;
+        require_usable(&key)?;
         require_usage(&key, keyspec::GENERATE_VERIFY_MAC, op)?;
         let algorithm = algorithm.as_deref().unwrap_or_default();
         let matches = key
@@ -321,6 +324,7 @@ impl Kms {
             .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
             .await?;
         require_enabled(&key)?;
+        require_usable(&key)?;
         require_usage(&key, keyspec::KEY_AGREEMENT, "DeriveSharedSecret")?;
         // A PublicKey that is not a DER SubjectPublicKeyInfo on the key's curve: AWS answers
         // ValidationException with an empty message.
@@ -346,6 +350,7 @@ impl Kms {
     ) -> Result<Arc<CachedKey>, KmsError> {
         let key = self.resolve_any(caller, key_id.as_deref().unwrap_or_default(), access)?;
         require_enabled(&key)?;
+        require_usable(&key)?;
         require_usage(&key, keyspec::ENCAPSULATE_DECAPSULATE, access.action)?;
         Ok(key)
     }
@@ -463,6 +468,7 @@ impl Kms {
             .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
             .await?;
         require_enabled(&key)?;
+        require_usable(&key)?;
         super::crypto::require_symmetric_encryption(&key, None, op)?;
         dry_run(req.dry_run)?;
         let private = self.keypool.take(spec).await?;

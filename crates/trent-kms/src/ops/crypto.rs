@@ -201,6 +201,7 @@ impl Kms {
             )
         }) {
             require_enabled(key)?;
+            require_usable(key)?;
             let hash = rsa_algorithm(key, algorithm, op)?;
             no_context(context)?;
             let plaintext = super::asymmetric::private_key(key)?.oaep_decrypt(hash, blob)?;
@@ -233,6 +234,7 @@ impl Kms {
             }
         };
         require_enabled(&key)?;
+        require_usable(&key)?;
         require_symmetric_encryption(&key, algorithm, op)?;
         let material = key
             .symmetric_material(&header.material_id)
@@ -284,6 +286,7 @@ impl Kms {
             .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
             .await?;
         require_enabled(&key)?;
+        require_usable(&key)?;
         let plaintext = req.plaintext.unwrap_or_default();
         let plan = encryption_plan(
             &key,
@@ -402,6 +405,7 @@ impl Kms {
             "ReEncryptFrom",
         )?;
         require_enabled(&destination)?;
+        require_usable(&destination)?;
         let plan = encryption_plan(
             &destination,
             req.destination_encryption_algorithm.as_deref(),
@@ -467,6 +471,7 @@ impl Kms {
             .key_for_use(caller, &req.grant_tokens, &req.key_id, &access)
             .await?;
         require_enabled(&key)?;
+        require_usable(&key)?;
         require_symmetric_encryption(&key, None, action)?;
         dry_run(req.dry_run)?;
         let plaintext = primitives::random_bytes(len)?;

@@ -261,6 +261,19 @@ pub(crate) fn require_enabled(key: &CachedKey) -> Result<(), KmsError> {
     }
 }
 
+/// KMSInternalException for a key whose stored material could not be loaded (see
+/// [`CachedKey::unusable`]): checked by every operation that uses a key's material, after its
+/// key-state rule. The message names the key and nothing of its material.
+pub(crate) fn require_usable(key: &CachedKey) -> Result<(), KmsError> {
+    if key.unusable {
+        return Err(KmsError::Internal(format!(
+            "{} is unusable: its key material cannot be read from the store.",
+            key.arn
+        )));
+    }
+    Ok(())
+}
+
 /// `KMSInvalidStateException` for a key in `state`.
 pub(crate) fn invalid_state(arn: &str, state: KeyState) -> KmsError {
     let what = match state {

@@ -131,6 +131,8 @@ impl Kms {
         // AWS lists DisabledException for ReplicateKey: a disabled primary is refused
         // (unconfirmed), and a primary pending (replica) deletion too (KMSInvalidStateException).
         require_enabled_state(p, &primary.arn)?;
+        // A replica copies the material: a primary whose material cannot be read has none to give.
+        require_usable(&primary)?;
         // AlreadyExistsException as the API reference says for a region that already has a
         // replica; also for the primary's own region. The messages are trent's (unconfirmed).
         if replica_region == p.region {
