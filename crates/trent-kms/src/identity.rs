@@ -35,9 +35,13 @@ fn secret_aad(access_key_id: &str) -> Vec<u8> {
     format!("trent/v1/principal-secret|{access_key_id}").into_bytes()
 }
 
-/// The account of a principal ARN (`arn:aws:iam::<account>:root|user/..|role/..`), if valid.
+/// The account of a principal ARN (`arn:<partition>:iam::<account>:root|user/..|role/..`, in the
+/// partition served), if valid.
 pub fn principal_account(arn: &str) -> Option<&str> {
-    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let rest = arn
+        .strip_prefix("arn:")?
+        .strip_prefix(crate::ids::partition())?
+        .strip_prefix(":iam::")?;
     let (account, resource) = rest.split_once(':')?;
     let valid_account = crate::ids::is_account_id(account);
     let valid_name = |n: &str| {
@@ -71,11 +75,31 @@ pub struct Principals {
 /// holds every permission of its account already).
 fn check_policy_holder(arn: &str) -> Result<(), KmsError> {
     if principal_account(arn).is_none() || arn.ends_with(":root") {
-        return Err(KmsError::Validation(format!(
-            "'{arn}' is not a user or role ARN (arn:aws:iam::<12 digits>:user/<name> or :role/<name>)"
-        )));
+        return Err(not_a_principal(
+            arn,
+            "a user or role ARN",
+            ":user/<name> or :role/<name>",
+        ));
     }
     Ok(())
+}
+
+/// ValidationException for an ARN that is not a principal of the partition served: `what` it
+/// should be and the `forms` it may take after `arn:<partition>:iam::<12 digits>`. An ARN of
+/// another partition is told so.
+fn not_a_principal(arn: &str, what: &str, forms: &str) -> KmsError {
+    let served = crate::ids::partition();
+    let other = arn
+        .strip_prefix("arn:")
+        .and_then(|r| r.split_once(':'))
+        .filter(|(p, rest)| *p != served && rest.starts_with("iam:"))
+        .map(|(p, _)| p);
+    KmsError::Validation(match other {
+        Some(p) => format!(
+            "'{arn}' is in partition {p}, and this trent serves partition {served} (--partition)"
+        ),
+        None => format!("'{arn}' is not {what} (arn:{served}:iam::<12 digits>{forms})"),
+    })
 }
 
 /// Identity policy names: 1 to 128 of `[\w+=,.@-]`, as IAM's.
@@ -237,9 +261,11 @@ impl Principals {
     pub async fn create(&self, arn: &str, now: i64) -> Result<Arc<Principal>, KmsError> {
         let account = principal_account(arn)
             .ok_or_else(|| {
-                KmsError::Validation(format!(
-                    "'{arn}' is not a principal ARN (arn:aws:iam::<12 digits>:root, :user/<name> or :role/<name>)"
-                ))
+                not_a_principal(
+                    arn,
+                    "a principal ARN",
+                    ":root, :user/<name> or :role/<name>",
+                )
             })?
             .to_string();
         let access_key_id = new_access_key_id()?;
@@ -282,7 +308,13 @@ impl Principals {
         now: i64,
     ) -> Result<(), KmsError> {
         let account = principal_account(arn)
-            .ok_or_else(|| KmsError::Validation(format!("'{arn}' is not a principal ARN")))?
+            .ok_or_else(|| {
+                not_a_principal(
+                    arn,
+                    "a principal ARN",
+                    ":root, :user/<name> or :role/<name>",
+                )
+            })?
             .to_string();
         let id_ok = (16..=128).contains(&access_key_id.len())
             && access_key_id.bytes().all(|b| b.is_ascii_alphanumeric());

@@ -3,8 +3,61 @@
 use crate::error::KmsError;
 use crate::policy::Policy;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use trent_crypto::primitives;
+
+/// The AWS partition this process serves. A deployment serves one partition: every ARN it makes
+/// (keys, aliases, account roots, default and AWS managed key policies, grants) and every ARN it
+/// accepts is in it. That is a fact fixed before the first request and the same for every part of
+/// the process, so it is kept here, set once at start ([`set_partition`]), rather than carried by
+/// every caller, record and policy, where two of them could disagree.
+static PARTITION: OnceLock<String> = OnceLock::new();
+
+/// The partition served when none is set.
+pub const DEFAULT_PARTITION: &str = "aws";
+
+/// The partition this process serves: [`DEFAULT_PARTITION`] unless [`set_partition`] said
+/// otherwise.
+pub fn partition() -> &'static str {
+    PARTITION.get().map_or(DEFAULT_PARTITION, String::as_str)
+}
+
+/// Whether `name` can be a partition: `aws`, or `aws-` and lowercase letters, digits and `-`
+/// (`aws-cn`, `aws-us-gov`, `aws-iso-b`, `aws-eusc`, ...), at most 32 characters.
+pub fn is_partition_name(name: &str) -> bool {
+    name == "aws"
+        || name.strip_prefix("aws-").is_some_and(|rest| {
+            !rest.is_empty()
+                && name.len() <= 32
+                && !rest.ends_with('-')
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+/// Serve `name` as the partition, once, before any ARN is made. Setting the same partition again
+/// is harmless; another one is refused.
+pub fn set_partition(name: &str) -> Result<(), String> {
+    if !is_partition_name(name) {
+        return Err(format!(
+            "'{name}' is not a partition name (aws, aws-cn, aws-us-gov, ...)"
+        ));
+    }
+    match PARTITION.set(name.to_string()) {
+        Ok(()) => Ok(()),
+        Err(_) if partition() == name => Ok(()),
+        Err(_) => Err(format!(
+            "this process already serves partition {}",
+            partition()
+        )),
+    }
+}
+
+/// `arn:<partition>:iam::<account>:`, the start of every principal ARN of an account.
+pub fn iam_prefix(account: &str) -> String {
+    format!("arn:{}:iam::{account}:", partition())
+}
 
 /// Who is calling, from where, and in which region: every resource is scoped by account and
 /// region.
@@ -41,9 +94,8 @@ impl Caller {
     /// Whether the caller is its account's root user.
     pub fn is_root(&self) -> bool {
         self.principal_arn
-            .strip_prefix("arn:aws:iam::")
-            .and_then(|r| r.strip_prefix(self.account.as_str()))
-            == Some(":root")
+            .strip_prefix(iam_prefix(&self.account).as_str())
+            == Some("root")
     }
 
     /// aws:PrincipalType.
@@ -76,14 +128,17 @@ impl Caller {
 
     pub fn alias_arn(&self, alias_name: &str) -> String {
         format!(
-            "arn:aws:kms:{}:{}:{}",
-            self.region, self.account, alias_name
+            "arn:{}:kms:{}:{}:{}",
+            partition(),
+            self.region,
+            self.account,
+            alias_name
         )
     }
 }
 
 pub fn key_arn(region: &str, account: &str, key_id: &str) -> String {
-    format!("arn:aws:kms:{region}:{account}:key/{key_id}")
+    format!("arn:{}:kms:{region}:{account}:key/{key_id}", partition())
 }
 
 /// How a request named a key.
@@ -160,6 +215,11 @@ fn parse_arn(caller: &Caller, s: &str) -> Result<KeyRef, KmsError> {
         return Err(KmsError::NotFound(format!("Invalid arn {s}")));
     }
     let (region, account, resource) = (parts[3], parts[4], parts[5]);
+    // Another partition's ARN names nothing here: refused as AWS refuses another region's,
+    // naming the part that does not match (the wording is trent's choice: unconfirmed).
+    if parts[1] != partition() {
+        return Err(KmsError::NotFound(format!("Invalid arn {}", parts[1])));
+    }
     if region != caller.region {
         return Err(KmsError::NotFound(format!("Invalid arn {region}")));
     }
@@ -267,6 +327,30 @@ mod tests {
             parse_key_only(&c, "alias/x"),
             Err(KmsError::NotFound("Invalid keyId 'alias/x'".into()))
         );
+    }
+
+    #[test]
+    fn another_partitions_arn_is_invalid() {
+        let c = caller();
+        assert_eq!(partition(), "aws");
+        assert_eq!(
+            parse_key_or_alias(
+                &c,
+                &format!("arn:aws-cn:kms:us-east-1:111122223333:key/{ID}")
+            ),
+            Err(KmsError::NotFound("Invalid arn aws-cn".into()))
+        );
+        assert_eq!(
+            parse_key_or_alias(&c, "arn:aws-us-gov:kms:us-east-1:111122223333:alias/x"),
+            Err(KmsError::NotFound("Invalid arn aws-us-gov".into()))
+        );
+        for ok in ["aws", "aws-cn", "aws-us-gov", "aws-iso-b", "aws-eusc"] {
+            assert!(is_partition_name(ok), "{ok}");
+        }
+        for bad in ["", "AWS", "aws-", "gcp", "aws-CN", "aws_cn", "aws-cn-"] {
+            assert!(!is_partition_name(bad), "{bad}");
+        }
+        assert!(set_partition("aws cn").is_err());
     }
 
     #[test]

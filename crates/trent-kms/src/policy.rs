@@ -75,15 +75,16 @@ pub(crate) fn malformed(msg: impl Into<String>) -> KmsError {
     KmsError::MalformedPolicyDocument(msg.into())
 }
 
-/// The account root ARN of an account id.
+/// The account root ARN of an account id, in the partition served.
 pub fn account_root(account: &str) -> String {
-    format!("arn:aws:iam::{account}:root")
+    format!("{}root", crate::ids::iam_prefix(account))
 }
 
 /// The default key policy AWS attaches when CreateKey is given none.
 pub fn default_policy(account: &str) -> String {
+    let root = account_root(account);
     format!(
-        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"arn:aws:iam::{account}:root\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
+        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {{\n      \"AWS\" : \"{root}\"\n    }},\n    \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
     )
 }
 
@@ -111,8 +112,9 @@ fn aws_principal(p: &str) -> Option<String> {
         return Some(account_root(p));
     }
     // arn:aws:iam::<account>:root | user/<path/name> | role/<path/name>, or an STS assumed role.
+    // A principal of another partition is no principal here.
     let parts: Vec<&str> = p.splitn(6, ':').collect();
-    if parts.len() != 6 || parts[0] != "arn" || parts[1].is_empty() {
+    if parts.len() != 6 || parts[0] != "arn" || parts[1] != crate::ids::partition() {
         return None;
     }
     let named = |prefix: &str| parts[5].strip_prefix(prefix).is_some_and(|n| !n.is_empty());

@@ -330,6 +330,7 @@ impl Kms {
     /// with (or record it, on first use), then load and unwrap every key.
     pub async fn open(store: Arc<dyn Store>, root: Arc<dyn RootKey>) -> Result<Kms, OpenError> {
         check_root_key(store.as_ref(), root.as_ref()).await?;
+        check_partition(store.as_ref()).await?;
         let grant_tokens = GrantTokens::new(grant_token_key(store.as_ref(), root.as_ref()).await?);
         let kms = Kms {
             store,
@@ -1269,6 +1270,30 @@ async fn grant_token_key(
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct OpenError(pub String);
+
+const PARTITION_SETTING: &str = "partition";
+
+/// Check that `store` was made for the partition this process serves, recording it on first use
+/// (a store made before the setting existed is taken to be of the partition served). Its key
+/// policies, grants and principals name ARNs of that partition, which another would not match.
+pub async fn check_partition(store: &dyn Store) -> Result<(), OpenError> {
+    let served = ids::partition();
+    match store
+        .get_setting(PARTITION_SETTING)
+        .await
+        .map_err(|e| OpenError(e.to_string()))?
+    {
+        Some(p) if p.as_slice() == served.as_bytes() => Ok(()),
+        Some(p) => Err(OpenError(format!(
+            "this data directory serves partition {}, not {served} (--partition)",
+            String::from_utf8_lossy(&p)
+        ))),
+        None => store
+            .put_setting(PARTITION_SETTING, served.as_bytes())
+            .await
+            .map_err(|e| OpenError(e.to_string())),
+    }
+}
 
 /// Check that `root` is the root key `store` was made with, recording it on first use.
 pub async fn check_root_key(store: &dyn Store, root: &dyn RootKey) -> Result<(), OpenError> {

@@ -165,7 +165,7 @@ async fn authenticate(
             .ok()
             .filter(|r| valid_region(r))
             .unwrap_or_else(|| "us-east-1".into());
-        let root = format!("arn:aws:iam::{}:root", dev.account);
+        let root = trent_kms::policy::account_root(&dev.account);
         return Ok(Caller::new(&dev.account, &region, &root));
     }
     let auth = sigv4::parse_authorization(&parts.headers)?;

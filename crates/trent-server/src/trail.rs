@@ -251,7 +251,7 @@ fn key_arn(request: &Value, response: &Value, caller: Option<&Caller>) -> Option
     }
     let c = caller?;
     let bare_id = !asked.starts_with("alias/") && !asked.starts_with("arn:") && asked.len() <= 64;
-    bare_id.then(|| format!("arn:aws:kms:{}:{}:key/{asked}", c.region, c.account))
+    bare_id.then(|| trent_kms::ids::key_arn(&c.region, &c.account, asked))
 }
 
 /// A unique event id in the layout of a version 4 UUID (its version and variant bits set): 60

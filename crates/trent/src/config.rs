@@ -25,6 +25,10 @@ pub struct StoreArgs {
     /// read from TRENT_ROOT_PASSPHRASE, or asked for at the terminal.
     #[arg(long, env = "TRENT_PASSPHRASE", global = true, num_args = 0..=1, default_missing_value = "true")]
     pub passphrase: Option<bool>,
+    /// The AWS partition served: every ARN is arn:<partition>:..., and ARNs of another are
+    /// refused. Default aws.
+    #[arg(long, env = "TRENT_PARTITION", global = true)]
+    pub partition: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -112,6 +116,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub root_key_file: Option<PathBuf>,
     pub passphrase: Option<bool>,
+    pub partition: Option<String>,
     pub listen: Option<String>,
     pub dev: Option<bool>,
     pub dev_account: Option<String>,
@@ -170,6 +175,7 @@ pub struct StoreSettings {
     pub root_key_file: PathBuf,
     pub passphrase: bool,
     pub in_memory: bool,
+    pub partition: String,
 }
 
 /// Every serve setting, resolved.
@@ -225,6 +231,11 @@ pub fn resolve_store(args: &StoreArgs, file: &FileConfig, in_memory: bool) -> St
         data_dir,
         root_key_file,
         in_memory,
+        partition: args
+            .partition
+            .clone()
+            .or_else(|| file.partition.clone())
+            .unwrap_or_else(|| trent_kms::ids::DEFAULT_PARTITION.into()),
     }
 }
 
@@ -390,6 +401,8 @@ impl Settings {
 
 /// Open the store and the root key a data directory is configured with.
 pub async fn open_store(s: &StoreSettings) -> Result<(Arc<dyn Store>, Arc<dyn RootKey>), String> {
+    // The partition is the process's from here on: every ARN made or accepted is in it.
+    trent_kms::ids::set_partition(&s.partition).map_err(|e| format!("--partition: {e}"))?;
     if s.in_memory {
         let store = SqliteStore::open_in_memory().map_err(|e| e.to_string())?;
         let root = LocalRootKey::ephemeral().map_err(|e| e.to_string())?;

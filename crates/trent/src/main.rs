@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the AWS KMS API.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Create, list and delete principals (access keys) on a data directory.
     Principal(principal::PrincipalArgs),
     /// Verify an audit log; print the public key that checks it.
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Principal(args) => principal::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Audit(args) => audit::run(args).await,

@@ -19,7 +19,7 @@ pub struct PrincipalArgs {
 enum Action {
     /// Create an access key for a principal ARN; prints its secret once.
     Create {
-        /// arn:aws:iam::<account>:user/<name>, :role/<name> or :root
+        /// arn:<partition>:iam::<account>:user/<name>, :role/<name> or :root
         #[arg(long)]
         arn: String,
     },
@@ -88,6 +88,9 @@ pub async fn run(args: PrincipalArgs) -> Result<(), String> {
     }
     let (store, root) = open_store(&settings).await?;
     trent_kms::service::check_root_key(store.as_ref(), root.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    trent_kms::service::check_partition(store.as_ref())
         .await
         .map_err(|e| e.to_string())?;
     let principals = Arc::new(Principals::new(store, root));

@@ -148,7 +148,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let endpoint = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
 
     if !settings.dev && first_start {
-        let arn = format!("arn:aws:iam::{}:user/admin", settings.admin_account);
+        let arn = format!(
+            "{}user/admin",
+            trent_kms::ids::iam_prefix(&settings.admin_account)
+        );
         let now = kms.clock.now() as i64;
         let admin = principals
             .create(&arn, now)

@@ -355,7 +355,7 @@ impl Kms {
         let access = Access::new("ListRetirableGrants");
         self.authorize_identity(caller, &access, "*")?;
         // Only principals of the caller's own account.
-        let prefix = format!("arn:aws:iam::{}:", caller.account);
+        let prefix = ids::iam_prefix(&caller.account);
         if !retiring.starts_with(&prefix) && retiring != caller.account {
             return Err(denied_error(
                 Denied::NoIdentityAllow,
