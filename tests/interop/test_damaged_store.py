@@ -1,5 +1,5 @@
 """One bad row does not take the service down. With the server stopped, one key's wrapped material,
-another key's record and a grant are damaged in the SQLite file; the restarted server serves every
+another key's record, a grant and a principal's secret are damaged in the SQLite file; the restarted server serves every
 other key, answers KMSInternalException for each use of the damaged key while still describing it,
 leaves out what does not parse, names each in its log once, and counts them in its metrics. A wrong
 root key still refuses to start."""
@@ -13,7 +13,7 @@ import time
 
 import requests
 
-from kmsutil import TRENT_BIN, clean_env, expect_error, make_kms_client, start_nondev
+from kmsutil import TRENT_BIN, clean_env, create_principal, expect_error, make_kms_client, start_nondev
 
 
 def client(srv):
@@ -42,6 +42,7 @@ def test_a_damaged_key_is_unusable_while_every_other_key_serves(tmp_path):
                              Operations=["Decrypt"])
     kept = kms.create_grant(KeyId=good["KeyId"], GranteePrincipal=f"arn:aws:iam::{good['AWSAccountId']}:user/h",
                             Operations=["Encrypt"])
+    other_ak, other_sk = create_principal(data, f"arn:aws:iam::{good['AWSAccountId']}:user/other")
     srv.server.stop()
 
     db = sqlite3.connect(data / "trent.db")
@@ -52,6 +53,8 @@ def test_a_damaged_key_is_unusable_while_every_other_key_serves(tmp_path):
         db.execute("UPDATE materials SET wrapped = ? WHERE key_id = ?", (flipped, damaged["KeyId"]))
         db.execute("UPDATE keys SET doc = '{\"not a key record' WHERE key_id = ?", (garbled["KeyId"],))
         db.execute("UPDATE grants SET doc = '[' WHERE grant_id = ?", (grant["GrantId"],))
+        # And one principal's wrapped secret access key.
+        db.execute("UPDATE principals SET wrapped_secret = zeroblob(60) WHERE access_key_id = ?", (other_ak,))
     db.close()
 
     # The scheduled work runs every second: it must not take the left-out rows for changes made
@@ -77,6 +80,10 @@ def test_a_damaged_key_is_unusable_while_every_other_key_serves(tmp_path):
     assert kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"]
     kms.disable_key(KeyId=arn)
     kms.enable_key(KeyId=arn)
+
+    # The principal whose secret is damaged cannot sign in; every other one can.
+    expect_error(lambda: make_kms_client(srv.endpoint, access_key=other_ak, secret_key=other_sk).list_keys(),
+                 "UnrecognizedClientException", "The security token included in the request is invalid.")
 
     # Every other key serves.
     assert kms.decrypt(CiphertextBlob=good_blob)["Plaintext"] == b"good"
@@ -104,6 +111,7 @@ def test_a_damaged_key_is_unusable_while_every_other_key_serves(tmp_path):
     assert "unusable" in named[0]
     assert len([l for l in log.splitlines() if garbled["KeyId"] in l and "ERROR" in l]) == 1
     assert len([l for l in log.splitlines() if grant["GrantId"] in l and "ERROR" in l]) == 1
+    assert len([l for l in log.splitlines() if other_ak in l and "ERROR" in l]) == 1
     srv.server.stop()
 
     # A wrong root key still refuses to start, before serving anything.

@@ -69,6 +69,9 @@ pub struct Principals {
     /// principal ARN -> its identity policies, parsed.
     policies: RwLock<HashMap<String, Arc<[Policy]>>>,
     misses: parking_lot::Mutex<(std::time::Instant, u32)>,
+    /// Access key ids whose stored secret does not unwrap (a damaged row): left out, and logged
+    /// once rather than at every refresh.
+    unreadable: parking_lot::Mutex<std::collections::HashSet<(String, i64)>>,
 }
 
 /// The ARNs identity policies may be attached to: IAM users and roles (an account's root user
@@ -124,6 +127,26 @@ impl Principals {
             cache: RwLock::new(HashMap::new()),
             policies: RwLock::new(HashMap::new()),
             misses: parking_lot::Mutex::new((std::time::Instant::now(), 0)),
+            unreadable: parking_lot::Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// The principal of a stored row, or `None` (logged once per row) if its secret does not
+    /// unwrap under the root key: one damaged row costs its access key, not every principal.
+    fn readable(&self, row: PrincipalRow) -> Option<Principal> {
+        let (id, arn, created_at) = (row.access_key_id.clone(), row.arn.clone(), row.created_at);
+        match self.unwrap_row(row) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                if self.unreadable.lock().insert((id.clone(), created_at)) {
+                    tracing::error!(
+                        access_key_id = %id,
+                        arn = %arn,
+                        "stored secret access key does not unwrap under the root key: this access key cannot sign requests"
+                    );
+                }
+                None
+            }
         }
     }
 
@@ -165,7 +188,10 @@ impl Principals {
                 .filter(|p| p.arn == row.arn && p.created_at == row.created_at);
             let p = match unchanged {
                 Some(p) => p,
-                None => Arc::new(self.unwrap_row(row)?),
+                None => match self.readable(row) {
+                    Some(p) => Arc::new(p),
+                    None => continue,
+                },
             };
             map.insert(p.access_key_id.clone(), p);
         }
@@ -250,7 +276,10 @@ impl Principals {
         let Some(row) = self.store.get_principal(access_key_id).await? else {
             return Ok(None);
         };
-        let p = Arc::new(self.unwrap_row(row)?);
+        let Some(p) = self.readable(row) else {
+            return Ok(None);
+        };
+        let p = Arc::new(p);
         self.cache
             .write()
             .insert(p.access_key_id.clone(), p.clone());
@@ -334,6 +363,9 @@ impl Principals {
                 return Ok(());
             }
             self.delete(access_key_id).await?;
+        } else if self.store.get_principal(access_key_id).await?.is_some() {
+            // Stored but unreadable: the file has the secret, so its row replaces the damaged one.
+            self.delete(access_key_id).await?;
         }
         let wrapped_secret = self
             .root
@@ -400,6 +432,51 @@ mod tests {
         );
         assert_eq!(principal_account("arn:aws:iam::111122223333:group/x"), None);
         assert_eq!(principal_account("arn:aws:iam::111122223333:user/"), None);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_secret_costs_its_access_key_only() {
+        let store: Arc<dyn Store> = Arc::new(trent_store::SqliteStore::open_in_memory().unwrap());
+        let root: Arc<dyn RootKey> = Arc::new(trent_crypto::LocalRootKey::ephemeral().unwrap());
+        let principals = Principals::new(store.clone(), root.clone());
+        let good = principals
+            .create("arn:aws:iam::111122223333:user/good", 1)
+            .await
+            .unwrap();
+        store
+            .put_principal(PrincipalRow {
+                access_key_id: "AKIADAMAGED000000000".into(),
+                arn: "arn:aws:iam::111122223333:user/damaged".into(),
+                account: "111122223333".into(),
+                wrapped_secret: vec![1; 60],
+                created_at: 1,
+            })
+            .await
+            .unwrap();
+        // A fresh cache (as at start): the damaged row is left out, the other principal serves.
+        let principals = Principals::new(store.clone(), root);
+        principals.refresh().await.unwrap();
+        assert!(principals.get(&good.access_key_id).is_some());
+        assert!(principals.get("AKIADAMAGED000000000").is_none());
+        assert!(
+            principals
+                .lookup("AKIADAMAGED000000000")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The config file's secret for that access key replaces the damaged row.
+        principals
+            .import(
+                "arn:aws:iam::111122223333:user/damaged",
+                "AKIADAMAGED000000000",
+                "the secret from the file",
+                2,
+            )
+            .await
+            .unwrap();
+        let repaired = principals.get("AKIADAMAGED000000000").unwrap();
+        assert_eq!(repaired.secret.as_str(), "the secret from the file");
     }
 
     #[test]
