@@ -6,6 +6,12 @@
 //! plaintext, ciphertext, message, signature, MAC, key material, import token or grant token.
 //! Encryption contexts keep their own keys. `responseElements` is null for read-only and
 //! cryptographic operations, and for the others the response without secrets.
+//!
+//! A record holds a bounded amount of what the caller sent, so that a caller with no permission
+//! cannot fill the log: `requestParameters` and `responseElements` are cut past
+//! [`PARAMETERS_MAX_BYTES`] (a failed request's past [`FAILED_PARAMETERS_MAX_BYTES`]) and then
+//! say so (`"omitted":true`, as CloudTrail marks a field it truncates), and every other string
+//! the caller chooses has a bound of its own.
 
 use base64::Engine;
 use serde::ser::{SerializeMap, SerializeSeq};
@@ -51,6 +57,58 @@ const USER_MAPS: &[&str] = &[
     "EncryptionContextSubset",
     "EncryptionContextEquals",
 ];
+
+/// Most bytes a successful request's `requestParameters`, and its `responseElements`, take in a
+/// record: CloudTrail's bound on these fields (100 KB). A key policy (32 KB at most) and every
+/// other member a permitted request can hold fit whole.
+pub const PARAMETERS_MAX_BYTES: usize = 100 * 1024;
+
+/// Most bytes a failed request's `requestParameters` take (refused, invalid or failed for any
+/// other reason: nothing was done, and the caller may hold no permission at all).
+pub const FAILED_PARAMETERS_MAX_BYTES: usize = 4 * 1024;
+
+/// Most bytes of `errorMessage` kept (messages can quote what the caller sent); a longer one is
+/// cut there and ends with `… (cut from N bytes)`.
+pub const ERROR_MESSAGE_MAX_BYTES: usize = 1024;
+
+/// Most bytes of `userAgent` kept (a header value, so ASCII: as many characters).
+const USER_AGENT_MAX_BYTES: usize = 1024;
+
+/// Most bytes kept of the access key id and region an unauthenticated request claims (AWS access
+/// key ids have at most 128 characters, region names far fewer).
+const ACCESS_KEY_ID_MAX_BYTES: usize = 128;
+const REGION_MAX_BYTES: usize = 64;
+
+/// A key ARN longer than this, named in a request, is not put in `resources`: no real one is.
+const KEY_ARN_MAX_BYTES: usize = 256;
+
+/// The members a cut object starts with; never taken from the caller.
+const MARKER_MEMBERS: [&str; 2] = ["omitted", "originalSize"];
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut at = max;
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    &s[..at]
+}
+
+/// An error message as a record keeps it: whole, or its first [`ERROR_MESSAGE_MAX_BYTES`] and a
+/// note of how long it was.
+fn bounded_message(message: String) -> String {
+    if message.len() <= ERROR_MESSAGE_MAX_BYTES {
+        return message;
+    }
+    format!(
+        "{}… (cut from {} bytes)",
+        clip(&message, ERROR_MESSAGE_MAX_BYTES),
+        message.len()
+    )
+}
 
 /// Operations CloudTrail marks `readOnly` (and whose `responseElements` are null).
 fn read_only(op: &str) -> bool {
@@ -118,21 +176,41 @@ fn cloudtrail_date(epoch_seconds: f64) -> Option<String> {
 /// lowerCamelCase (user maps kept as they are), secrets left out. No copy is made.
 struct Shown<'a>(&'a Value);
 
+/// A member's name as a record writes it: lowerCamelCase, except that, by CloudTrail's rule
+/// (Java's decapitalize), a name that starts with two capitals, such as AWSAccountId, stays.
+fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let mut chars = name.chars();
+    match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_ascii_uppercase() && b.is_ascii_uppercase() => name.into(),
+        (Some(a), _) if a.is_ascii_uppercase() => lower_camel(name).into(),
+        _ => name.into(),
+    }
+}
+
 /// A member name in lowerCamelCase.
 struct LowerCamel<'a>(&'a str);
 
 impl Serialize for LowerCamel<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // CloudTrail's rule (Java's decapitalize): a name that starts with two capitals, such as
-        // AWSAccountId, stays as it is.
-        let mut chars = self.0.chars();
-        match (chars.next(), chars.next()) {
-            (Some(a), Some(b)) if a.is_ascii_uppercase() && b.is_ascii_uppercase() => {
-                s.serialize_str(self.0)
-            }
-            (Some(a), _) if a.is_ascii_uppercase() => s.serialize_str(&lower_camel(self.0)),
-            _ => s.serialize_str(self.0),
-        }
+        s.serialize_str(&shown_name(self.0))
+    }
+}
+
+/// Write member `k` of an object as a record shows it (nothing, for a secret).
+fn write_member<M: SerializeMap>(map: &mut M, k: &str, v: &Value) -> Result<(), M::Error> {
+    if SECRET_MEMBERS.contains(&k) {
+        return Ok(());
+    }
+    if USER_MAPS.contains(&k) {
+        map.serialize_entry(&LowerCamel(k), v)
+    } else if let Some(date) = DATE_MEMBERS
+        .contains(&k)
+        .then(|| v.as_f64().and_then(cloudtrail_date))
+        .flatten()
+    {
+        map.serialize_entry(&LowerCamel(k), &date)
+    } else {
+        map.serialize_entry(&LowerCamel(k), &Shown(v))
     }
 }
 
@@ -142,20 +220,7 @@ impl Serialize for Shown<'_> {
             Value::Object(obj) => {
                 let mut map = s.serialize_map(None)?;
                 for (k, v) in obj {
-                    if SECRET_MEMBERS.contains(&k.as_str()) {
-                        continue;
-                    }
-                    if USER_MAPS.contains(&k.as_str()) {
-                        map.serialize_entry(&LowerCamel(k), v)?;
-                    } else if let Some(date) = DATE_MEMBERS
-                        .contains(&k.as_str())
-                        .then(|| v.as_f64().and_then(cloudtrail_date))
-                        .flatten()
-                    {
-                        map.serialize_entry(&LowerCamel(k), &date)?;
-                    } else {
-                        map.serialize_entry(&LowerCamel(k), &Shown(v))?;
-                    }
+                    write_member(&mut map, k, v)?;
                 }
                 map.end()
             }
@@ -168,6 +233,122 @@ impl Serialize for Shown<'_> {
             }
             other => other.serialize(s),
         }
+    }
+}
+
+/// How many bytes a value takes, serialized.
+fn written_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// One member of an object, alone: `{"name":value}`, or `{}` when it is not shown.
+struct OneMember<'a>(&'a str, &'a Value);
+
+impl Serialize for OneMember<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        write_member(&mut map, self.0, self.1)?;
+        map.end()
+    }
+}
+
+/// `requestParameters` or `responseElements`: the object as [`Shown`], whole when it takes at
+/// most its bound, else cut. A cut object begins with `"omitted":true` and `"originalSize"` (the
+/// bytes the whole would have taken), then keeps, in their order, the members that still fit
+/// whole; the others are left out. At the top level no member the caller sent is ever written
+/// under those two names.
+struct Bounded<'a> {
+    value: &'a Value,
+    /// When cut: the size of the whole, and which members are kept.
+    cut: Option<(usize, Vec<bool>)>,
+}
+
+fn is_marker_name(k: &str) -> bool {
+    MARKER_MEMBERS.contains(&shown_name(k).as_ref())
+}
+
+impl<'a> Bounded<'a> {
+    fn new(value: &'a Value, max: usize) -> Self {
+        let Value::Object(obj) = value else {
+            let whole = written_len(&Shown(value));
+            let cut = (whole > max).then(Vec::new).map(|keep| (whole, keep));
+            return Self { value, cut };
+        };
+        // What each member takes: `"name":value`, 0 when it is not written.
+        let sizes: Vec<usize> = obj
+            .iter()
+            .map(|(k, v)| {
+                if is_marker_name(k) {
+                    0
+                } else {
+                    written_len(&OneMember(k, v)) - 2
+                }
+            })
+            .collect();
+        let shown = sizes.iter().filter(|n| **n > 0).count();
+        let whole = 2 + sizes.iter().sum::<usize>() + shown.saturating_sub(1);
+        if whole <= max {
+            return Self { value, cut: None };
+        }
+        let marker = format!("{{\"omitted\":true,\"originalSize\":{whole}}}").len();
+        let mut room = max.saturating_sub(marker);
+        let keep = sizes
+            .iter()
+            .map(|&n| {
+                let fits = n > 0 && n < room;
+                if fits {
+                    room -= n + 1;
+                }
+                fits
+            })
+            .collect();
+        Self {
+            value,
+            cut: Some((whole, keep)),
+        }
+    }
+}
+
+impl Serialize for Bounded<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let empty = Map::new();
+        let obj = match self.value {
+            Value::Object(obj) => obj,
+            _ if self.cut.is_none() => return Shown(self.value).serialize(s),
+            _ => &empty,
+        };
+        let mut map = s.serialize_map(None)?;
+        match &self.cut {
+            None => {
+                for (k, v) in obj {
+                    if !is_marker_name(k) {
+                        write_member(&mut map, k, v)?;
+                    }
+                }
+            }
+            Some((whole, keep)) => {
+                map.serialize_entry("omitted", &true)?;
+                map.serialize_entry("originalSize", whole)?;
+                for ((k, v), kept) in obj.iter().zip(keep) {
+                    if *kept {
+                        write_member(&mut map, k, v)?;
+                    }
+                }
+            }
+        }
+        map.end()
     }
 }
 
@@ -246,7 +427,7 @@ fn key_arn(request: &Value, response: &Value, caller: Option<&Caller>) -> Option
         .as_str()
         .or_else(|| request["DestinationKeyId"].as_str())
         .or_else(|| request["TargetKeyId"].as_str())?;
-    if is_key_arn(asked) {
+    if is_key_arn(asked) && asked.len() <= KEY_ARN_MAX_BYTES {
         return Some(asked.to_string());
     }
     let c = caller?;
@@ -336,8 +517,8 @@ struct Record<'a> {
     error_code: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_message: Option<String>,
-    request_parameters: Option<Shown<'a>>,
-    response_elements: Option<Shown<'a>>,
+    request_parameters: Option<Bounded<'a>>,
+    response_elements: Option<Bounded<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     additional_event_data: Option<Additional<'a>>,
     #[serde(rename = "requestID")]
@@ -383,28 +564,39 @@ pub fn request_record(e: &RequestEvent<'_>) -> String {
     let has_additional = additional.key_material_id.is_some()
         || additional.source_key_material_id.is_some()
         || additional.destination_key_material_id.is_some();
+    // A failed request did nothing: what it sent is kept only up to the smaller bound.
+    let parameters_max = match e.outcome {
+        Ok(_) => PARAMETERS_MAX_BYTES,
+        Err(_) => FAILED_PARAMETERS_MAX_BYTES,
+    };
     let record = Record {
         event_version: "1.11",
-        user_identity: user_identity(e.caller, e.access_key_id),
+        user_identity: user_identity(
+            e.caller,
+            e.access_key_id.map(|k| clip(k, ACCESS_KEY_ID_MAX_BYTES)),
+        ),
         event_time: iso(e.time),
         event_source: "kms.amazonaws.com",
         event_name: e.event_name,
         aws_region: e
             .caller
             .map(|c| c.region.as_str())
-            .or(e.region)
+            .or(e.region.map(|r| clip(r, REGION_MAX_BYTES)))
             .unwrap_or("us-east-1"),
         source_ip_address: e.source_ip.to_string(),
-        user_agent: e.user_agent.map(|u| match u.char_indices().nth(1024) {
-            Some((at, _)) => &u[..at],
-            None => u,
-        }),
+        user_agent: e.user_agent.map(|u| clip(u, USER_AGENT_MAX_BYTES)),
         error_code: e.outcome.err().map(KmsError::name),
-        error_message: e.outcome.err().and_then(KmsError::message),
+        error_message: e
+            .outcome
+            .err()
+            .and_then(KmsError::message)
+            .map(bounded_message),
         // Only an authenticated caller's members are recorded: an anonymous request could
         // otherwise fill the log with whatever it sends.
-        request_parameters: (!request.is_null() && e.caller.is_some()).then_some(Shown(&request)),
-        response_elements: (!read_only && !response.is_null()).then_some(Shown(response)),
+        request_parameters: (!request.is_null() && e.caller.is_some())
+            .then(|| Bounded::new(&request, parameters_max)),
+        response_elements: (!read_only && !response.is_null())
+            .then(|| Bounded::new(response, PARAMETERS_MAX_BYTES)),
         additional_event_data: has_additional.then_some(additional),
         request_id: e.request_id,
         event_id: event_id(),
@@ -677,6 +869,203 @@ mod tests {
             json!({"encryptionContextSubset": {"Tenant": "a"}})
         );
         assert!(!r.to_string().contains("secret-token"));
+    }
+
+    /// The record of an Encrypt by `caller` with `body`, ended by `outcome`.
+    fn encrypt_record(
+        caller: Option<&Caller>,
+        body: &[u8],
+        outcome: Result<&Value, &KmsError>,
+    ) -> String {
+        request_record(&RequestEvent {
+            request_id: "req-5",
+            time: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            event_name: "Encrypt",
+            caller,
+            access_key_id: Some("AKIAEXAMPLE"),
+            region: Some("eu-west-1"),
+            source_ip: "192.0.2.7".parse().unwrap(),
+            user_agent: Some("aws-cli/2"),
+            request_body: body,
+            outcome,
+        })
+    }
+
+    fn big_context_body(bytes: usize) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "KeyId": "alias/app",
+            "Plaintext": "c2VjcmV0",
+            "EncryptionContext": {"Pad": "x".repeat(bytes)},
+            "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        }))
+        .unwrap()
+    }
+
+    /// The bytes `requestParameters` take in a record (as written: member order kept).
+    fn parameters_bytes(record: &str) -> usize {
+        let at = record.find(r#""requestParameters":"#).unwrap() + r#""requestParameters":"#.len();
+        let end = record.find(r#","responseElements":"#).unwrap();
+        end - at
+    }
+
+    #[test]
+    fn a_refused_request_keeps_a_few_kilobytes_of_what_it_sent_and_says_it_was_cut() {
+        let c = caller();
+        let denied = KmsError::AccessDenied("not allowed".into());
+        let body = big_context_body(60_000);
+        let r = encrypt_record(Some(&c), &body, Err(&denied));
+        let v: Value = serde_json::from_str(&r).unwrap();
+        let whole = r#"{"keyId":"alias/app","encryptionContext":{"Pad":""#.len()
+            + 60_000
+            + 2
+            + r#","encryptionAlgorithm":"SYMMETRIC_DEFAULT"}"#.len();
+        assert_eq!(
+            v["requestParameters"],
+            json!({"omitted": true, "originalSize": whole, "keyId": "alias/app",
+                   "encryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+        );
+        assert!(parameters_bytes(&r) <= FAILED_PARAMETERS_MAX_BYTES);
+        // The marker comes first, then the members that fit, in the request's order.
+        assert!(
+            r.contains(r#""requestParameters":{"omitted":true,"originalSize":"#),
+            "{r}"
+        );
+        assert!(r.len() < 2048, "{} bytes", r.len());
+        assert_eq!(v["errorCode"], "AccessDeniedException");
+
+        // Just under the bound, the same request is kept whole.
+        let fits = FAILED_PARAMETERS_MAX_BYTES - (whole - 60_000);
+        let r = encrypt_record(Some(&c), &big_context_body(fits), Err(&denied));
+        assert_eq!(parameters_bytes(&r), FAILED_PARAMETERS_MAX_BYTES);
+        let v: Value = serde_json::from_str(&r).unwrap();
+        assert_eq!(
+            v["requestParameters"]["encryptionContext"]["Pad"]
+                .as_str()
+                .unwrap()
+                .len(),
+            fits
+        );
+        assert!(v["requestParameters"].get("omitted").is_none());
+        let r = encrypt_record(Some(&c), &big_context_body(fits + 1), Err(&denied));
+        let v: Value = serde_json::from_str(&r).unwrap();
+        assert_eq!(v["requestParameters"]["omitted"], true);
+    }
+
+    #[test]
+    fn a_successful_request_keeps_up_to_cloudtrails_bound() {
+        let c = caller();
+        let ok = json!({"KeyId": "arn:aws:kms:eu-west-1:111122223333:key/k"});
+        // 60 KB of context, permitted: whole, as CloudTrail keeps it.
+        let r = encrypt_record(Some(&c), &big_context_body(60_000), Ok(&ok));
+        let v: Value = serde_json::from_str(&r).unwrap();
+        assert_eq!(
+            v["requestParameters"]["encryptionContext"]["Pad"]
+                .as_str()
+                .unwrap()
+                .len(),
+            60_000
+        );
+        // Past 100 KiB it is cut too.
+        let r = encrypt_record(Some(&c), &big_context_body(PARAMETERS_MAX_BYTES), Ok(&ok));
+        let v: Value = serde_json::from_str(&r).unwrap();
+        assert_eq!(v["requestParameters"]["omitted"], true);
+        assert_eq!(v["requestParameters"]["keyId"], "alias/app");
+        assert!(parameters_bytes(&r) <= PARAMETERS_MAX_BYTES);
+
+        // The largest key policy, full of characters JSON escapes, is kept whole.
+        let policy = "\"".repeat(trent_kms::policy::MAX_POLICY_BYTES);
+        let body =
+            serde_json::to_vec(&json!({"KeyId": "k1", "PolicyName": "default", "Policy": policy}))
+                .unwrap();
+        let r: Value = serde_json::from_str(&request_record(&RequestEvent {
+            request_id: "req-6",
+            time: OffsetDateTime::now_utc(),
+            event_name: "PutKeyPolicy",
+            caller: Some(&c),
+            access_key_id: None,
+            region: None,
+            source_ip: "127.0.0.1".parse().unwrap(),
+            user_agent: None,
+            request_body: &body,
+            outcome: Ok(&Value::Null),
+        }))
+        .unwrap();
+        assert_eq!(r["requestParameters"]["policy"].as_str().unwrap(), policy);
+    }
+
+    #[test]
+    fn a_caller_cannot_write_the_cut_marker() {
+        let c = caller();
+        let body = br#"{"KeyId":"k1","Omitted":true,"originalSize":5,"EncryptionContext":{"omitted":"kept"}}"#;
+        let v: Value =
+            serde_json::from_str(&encrypt_record(Some(&c), body, Ok(&Value::Null))).unwrap();
+        assert_eq!(
+            v["requestParameters"],
+            json!({"keyId": "k1", "encryptionContext": {"omitted": "kept"}})
+        );
+    }
+
+    #[test]
+    fn every_string_the_caller_chooses_is_bounded() {
+        let c = caller();
+        let long = "A".repeat(100_000);
+        let message = KmsError::Validation(format!(
+            "Value '{long}' at 'keyId' failed to satisfy constraint"
+        ));
+        let body = serde_json::to_vec(&json!({
+            "KeyId": format!("arn:aws:kms:eu-west-1:111122223333:key/{long}"),
+            "EncryptionContext": {"Pad": long},
+        }))
+        .unwrap();
+        for caller in [Some(&c), None] {
+            let r = request_record(&RequestEvent {
+                request_id: "req-7",
+                time: OffsetDateTime::now_utc(),
+                event_name: &long[..128],
+                caller,
+                access_key_id: Some(&long),
+                region: Some(&long),
+                source_ip: "2001:db8::1".parse().unwrap(),
+                user_agent: Some(&long),
+                request_body: &body,
+                outcome: Err(&message),
+            });
+            assert!(r.len() < 7 * 1024, "{} bytes: {r}", r.len());
+            let v: Value = serde_json::from_str(&r).unwrap();
+            let msg = v["errorMessage"].as_str().unwrap();
+            assert!(
+                msg.ends_with(&format!(
+                    "… (cut from {} bytes)",
+                    message.message().unwrap().len()
+                )),
+                "{msg}"
+            );
+            assert!(msg.starts_with("Value 'AAAA"));
+            assert_eq!(v["userAgent"].as_str().unwrap().len(), 1024);
+            assert!(
+                v.get("resources").is_none(),
+                "an ARN no key has is not a resource"
+            );
+            if caller.is_none() {
+                assert_eq!(
+                    v["userIdentity"]["accessKeyId"].as_str().unwrap().len(),
+                    128
+                );
+                assert_eq!(v["awsRegion"].as_str().unwrap().len(), 64);
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_message_ends_on_a_character() {
+        let m = bounded_message("é".repeat(ERROR_MESSAGE_MAX_BYTES));
+        assert!(m.starts_with(&"é".repeat(ERROR_MESSAGE_MAX_BYTES / 2)));
+        assert!(m.ends_with(&format!(
+            "… (cut from {} bytes)",
+            2 * ERROR_MESSAGE_MAX_BYTES
+        )));
+        let short = "x".repeat(ERROR_MESSAGE_MAX_BYTES);
+        assert_eq!(bounded_message(short.clone()), short);
     }
 
     #[test]
