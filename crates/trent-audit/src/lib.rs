@@ -11,12 +11,17 @@
 //! node's audit signing key (Ed25519 or ECDSA P-256). [`verify_dir`] checks the chain, the
 //! signatures and the digests, and names the first edited, deleted, reordered or truncated
 //! record and every missing file.
+//!
+//! With retention on ([`Retention`]), the oldest closed files are removed once the log is too
+//! large or they are too old, after a signed statement of what goes ([`PruneStatement`],
+//! `pruned.json`) from which what remains still verifies.
 
 #![deny(unsafe_code)]
 
 mod attest;
 mod chain;
 mod forward;
+mod prune;
 mod signer;
 mod verify;
 mod writer;
@@ -24,9 +29,12 @@ mod writer;
 pub use attest::Attestation;
 pub use chain::{GENESIS_HASH, hash_line, read_chain, seal};
 pub use forward::{AuditSocket, SocketQueue, SocketSnapshot};
+pub use prune::{PRUNE_FILE, PruneReason, PruneStatement, RemovedFile, Retention};
 pub use signer::{AuditKeySpec, AuditPublicKey, AuditSigner, load_or_create_signer};
 pub use verify::{Problem, Report, verify_dir};
-pub use writer::{AuditConfig, AuditError, AuditLog, LATENCY_BUCKETS, StatsSnapshot};
+pub use writer::{
+    AuditConfig, AuditError, AuditLog, LATENCY_BUCKETS, PrunedSnapshot, StatsSnapshot,
+};
 
 /// The name of the `n`-th log file: sequence numbers start files, so names sort in order.
 pub fn log_file_name(first_sequence: u64) -> String {

@@ -3,6 +3,7 @@
 
 use crate::attest::Attestation;
 use crate::chain::{GENESIS_HASH, hash_line, read_chain};
+use crate::prune::{PRUNE_FILE, PruneStatement};
 use crate::signer::AuditPublicKey;
 use crate::{HEAD_FILE, PUBLIC_KEY_FILE, parse_log_file_name};
 use std::collections::BTreeMap;
@@ -35,7 +36,11 @@ impl fmt::Display for Problem {
 pub struct Report {
     pub files: usize,
     pub records: u64,
+    /// The first record the log holds: 1, or the one after what retention removed.
+    pub first_sequence: u64,
     pub last_sequence: u64,
+    /// What retention removed, as its signed statement says (when it verified).
+    pub pruned: Option<PruneStatement>,
     /// Signature files and heads whose signature verified.
     pub signatures: usize,
     /// In the order met: the first is the first place the log was changed.
@@ -45,6 +50,29 @@ pub struct Report {
 impl Report {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// One line on what retention removed, when it removed anything: the records and files, the
+    /// last prune's time and setting, and where the log verifies from.
+    pub fn pruned_summary(&self) -> Option<String> {
+        let s = self.pruned.as_ref()?;
+        let mut reasons: Vec<&str> = Vec::new();
+        for f in &s.removed {
+            if !reasons.contains(&f.reason.setting()) {
+                reasons.push(f.reason.setting());
+            }
+        }
+        Some(format!(
+            "pruned: records 1..{} ({} files, {} .. {}, {} bytes) were removed by retention, last at {} under {}; the log verifies from record {}",
+            s.last_sequence,
+            s.files,
+            crate::log_file_name(1),
+            s.removed.last().map_or("", |f| f.file.as_str()),
+            s.bytes,
+            s.time,
+            reasons.join(" and "),
+            s.last_sequence + 1
+        ))
     }
 
     fn problem(&mut self, file: &str, line: Option<usize>, message: String) {
@@ -85,6 +113,33 @@ pub fn verify_dir(dir: &Path, key: Option<&AuditPublicKey>) -> Result<Report, St
         }
     };
     let mut report = Report::default();
+    // Where the log begins: after what a verified prune statement says was removed.
+    match std::fs::read(dir.join(PRUNE_FILE)) {
+        Ok(bytes) => match PruneStatement::open(&bytes, key) {
+            Ok(Some(s)) => match s.inconsistency() {
+                None => {
+                    report.signatures += 1;
+                    report.pruned = Some(s);
+                }
+                Some(why) => report.problem(PRUNE_FILE, None, why),
+            },
+            Ok(None) => report.problem(
+                PRUNE_FILE,
+                None,
+                format!("its signature does not verify with key {}", key.key_id()),
+            ),
+            Err(e) => report.problem(PRUNE_FILE, None, e),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{PRUNE_FILE}: {e}")),
+    }
+    let (pruned_to, pruned_hash) = report
+        .pruned
+        .as_ref()
+        .map_or((0, GENESIS_HASH.to_string()), |s| {
+            (s.last_sequence, s.last_hash.clone())
+        });
+    report.first_sequence = pruned_to + 1;
     let mut logs = BTreeMap::new();
     let mut statements: Vec<Statement> = Vec::new();
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -114,10 +169,11 @@ pub fn verify_dir(dir: &Path, key: Option<&AuditPublicKey>) -> Result<Report, St
             }
         }
     }
-    // Signature files of log files that are gone.
+    // Signature files of log files that are gone (but for what retention removed: a prune cut
+    // short removes a log file before its signature file).
     for s in &statements {
         let a = &s.attestation;
-        if a.kind == "file" && !logs.values().any(|n| *n == a.file) {
+        if a.kind == "file" && a.last_sequence > pruned_to && !logs.values().any(|n| *n == a.file) {
             report.problem(
                 &a.file,
                 None,
@@ -129,12 +185,22 @@ pub fn verify_dir(dir: &Path, key: Option<&AuditPublicKey>) -> Result<Report, St
         }
     }
 
-    let mut expected = 1u64;
-    let mut previous = GENESIS_HASH.to_string();
+    let mut expected = pruned_to + 1;
+    let mut previous = pruned_hash;
     let mut previous_at: Option<(String, usize)> = None;
     let last_name = logs.values().next_back().cloned();
     let mut previous_file: Option<String> = None;
     for (first, name) in &logs {
+        if *first <= pruned_to {
+            report.problem(
+                name,
+                None,
+                format!(
+                    "still here: {PRUNE_FILE} says records 1..{pruned_to} were removed, and this file holds records from {first} (a prune cut short by a stop is finished when the node starts again)"
+                ),
+            );
+            continue;
+        }
         report.files += 1;
         let data = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
         let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
@@ -182,13 +248,16 @@ pub fn verify_dir(dir: &Path, key: Option<&AuditPublicKey>) -> Result<Report, St
                         );
                     } else if sequence > expected {
                         let message = if line_no == 1 {
+                            let after = match (&previous_file, pruned_to) {
+                                (Some(p), _) => format!(" (after {p})"),
+                                (None, 0) => String::new(),
+                                (None, n) => format!(
+                                    " (after records 1..{n}, which {PRUNE_FILE} says were removed)"
+                                ),
+                            };
                             format!(
-                                "missing file: records {expected}..{} are absent before this file{}",
-                                sequence - 1,
-                                previous_file
-                                    .as_deref()
-                                    .map(|p| format!(" (after {p})"))
-                                    .unwrap_or_default()
+                                "missing file: records {expected}..{} are absent before this file{after}",
+                                sequence - 1
                             )
                         } else {
                             format!(
@@ -205,7 +274,15 @@ pub fn verify_dir(dir: &Path, key: Option<&AuditPublicKey>) -> Result<Report, St
                             format!("reordered or repeated: record {sequence} where record {expected} belongs"),
                         );
                     } else {
-                        if *previous_hash != previous {
+                        if *previous_hash != previous && previous_at.is_none() && pruned_to > 0 {
+                            report.problem(
+                                name,
+                                Some(line_no),
+                                format!(
+                                    "does not follow what was removed: its previousHash is not the hash {PRUNE_FILE} gives for record {pruned_to}"
+                                ),
+                            );
+                        } else if *previous_hash != previous {
                             let at = previous_at
                                 .as_ref()
                                 .map(|(f, l)| format!(" ({f} line {l})"))
@@ -296,7 +373,16 @@ pub fn verify_dir(dir: &Path, key: Option<&AuditPublicKey>) -> Result<Report, St
         }
     }
     // A statement naming records beyond the end: the end was cut off.
-    if let Some(s) = statements
+    if pruned_to > report.last_sequence {
+        report.problem(
+            PRUNE_FILE,
+            None,
+            format!(
+                "truncated: it says records up to {pruned_to} were removed, the log ends at {}",
+                report.last_sequence
+            ),
+        );
+    } else if let Some(s) = statements
         .iter()
         .filter(|s| s.attestation.last_sequence > report.last_sequence)
         .max_by_key(|s| s.attestation.last_sequence)

@@ -5,6 +5,7 @@
 use crate::attest::Attestation;
 use crate::chain::{GENESIS_HASH, hash_line, read_chain, seal};
 use crate::forward::{AuditSocket, Forwarder, SocketQueue, SocketSnapshot, SocketStats};
+use crate::prune::{Anchor, ClosedFile, PRUNE_FILE, PruneStatement, RemovedFile, Retention, plan};
 use crate::signer::AuditSigner;
 use crate::{HEAD_FILE, PUBLIC_KEY_FILE, log_file_name, parse_log_file_name};
 use aws_lc_rs::digest;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
+use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 /// Where and how the log is written.
@@ -36,6 +38,10 @@ pub struct AuditConfig {
     pub socket_queue: SocketQueue,
     /// The node's name, in signature files and digests.
     pub node: String,
+    /// What the log keeps; past it the oldest closed files are removed (off: everything kept).
+    pub retention: Retention,
+    /// The time written in statements and against which a file's age is measured.
+    pub clock: fn() -> OffsetDateTime,
 }
 
 impl AuditConfig {
@@ -49,6 +55,8 @@ impl AuditConfig {
             socket: None,
             socket_queue: SocketQueue::default(),
             node: node.to_string(),
+            retention: Retention::default(),
+            clock: OffsetDateTime::now_utc,
         }
     }
 }
@@ -80,6 +88,9 @@ pub struct AuditStats {
     /// Batch write latency: counts per bucket of LATENCY_BUCKETS, then +Inf.
     latency_buckets: [AtomicU64; 13],
     latency_sum_micros: AtomicU64,
+    pruned_files: AtomicU64,
+    pruned_bytes: AtomicU64,
+    prune_failures: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -96,6 +107,19 @@ pub struct StatsSnapshot {
     pub latency_sum_seconds: f64,
     /// The copy sent to a socket, when one is configured.
     pub socket: Option<SocketSnapshot>,
+    /// What retention removed since the start.
+    pub pruned: PrunedSnapshot,
+}
+
+/// What retention did since the node started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrunedSnapshot {
+    /// Log files removed (each with its signature file).
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Prunes that failed or stopped short of what retention asks (retried a minute later).
+    pub failures: u64,
 }
 
 impl AuditStats {
@@ -129,6 +153,11 @@ impl AuditStats {
             latency_cumulative,
             latency_sum_seconds: self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
             socket: socket.map(SocketStats::snapshot),
+            pruned: PrunedSnapshot {
+                files: self.pruned_files.load(Ordering::Relaxed),
+                bytes: self.pruned_bytes.load(Ordering::Relaxed),
+                failures: self.prune_failures.load(Ordering::Relaxed),
+            },
         }
     }
 }
@@ -173,8 +202,17 @@ impl AuditLog {
             last_digest_at: Instant::now(),
             buf: String::new(),
             forward: None,
+            closed: Vec::new(),
+            anchor: None,
+            head_first: 1,
+            prune_due: true,
+            last_prune: Instant::now(),
+            prune_problem: None,
         };
         writer.recover()?;
+        writer.load_retention_state();
+        // What retention asks is done now (and a prune cut short by a stop is finished).
+        writer.prune_if_due();
         // Started once the log is known to be sound, so that a refused start waits on no connect.
         writer.forward = config
             .socket
@@ -317,7 +355,22 @@ struct Writer {
     buf: String,
     /// Sends a copy of each durable batch to a socket.
     forward: Option<Forwarder>,
+    /// The closed files, oldest first, as their signatures describe them.
+    closed: Vec<ClosedFile>,
+    /// Where the log begins (what `pruned.json` says was removed); None when that statement
+    /// cannot be trusted, which stops retention.
+    anchor: Option<Anchor>,
+    /// The first sequence number of the file the head names: it and later files are kept.
+    head_first: u64,
+    /// A file was closed since the last prune.
+    prune_due: bool,
+    last_prune: Instant,
+    /// Why the last prune failed or stopped short, so that it is logged when it changes.
+    prune_problem: Option<String>,
 }
+
+/// How often retention is checked when no file is closed (for files growing old).
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Most records one batch takes.
 const BATCH_MAX: usize = 8192;
@@ -511,6 +564,8 @@ impl Writer {
     fn on_tick(&mut self) {
         if !self.healthy() {
             if !self.stats.closing.load(Ordering::Acquire) {
+                // Removing old files may be what makes room again.
+                self.prune_if_due();
                 match self.recover_writes() {
                     Ok(()) => self.set_healthy(true),
                     Err(e) => tracing::debug!(error = %e, "the audit log is still not writable"),
@@ -530,6 +585,7 @@ impl Writer {
             tracing::error!(error = %e, "could not write an audit digest");
             self.set_healthy(false);
         }
+        self.prune_if_due();
     }
 
     /// After a failure: close (sign) the file that was open, prove that the directory takes a
@@ -585,11 +641,15 @@ impl Writer {
             last_hash: self.last_hash.clone(),
             bytes: c.bytes,
             sha256: hex::encode(c.hasher.clone().finish()),
-            time: now_iso(),
+            time: self.now_text(),
             node: self.config.node.clone(),
             algorithm: self.signer.spec().name().into(),
             key_id: self.signer.key_id().into(),
         }
+    }
+
+    fn now_text(&self) -> String {
+        iso((self.config.clock)())
     }
 
     /// A signed digest of the open file as it is now: the head.
@@ -611,6 +671,7 @@ impl Writer {
             .map_err(|e| e.to_string())?;
         self.last_digest_sequence = head.last_sequence;
         self.last_digest_at = Instant::now();
+        self.head_first = head.first_sequence;
         Ok(())
     }
 
@@ -638,6 +699,222 @@ impl Writer {
         .map_err(|e| format!("{}: {e}", self.config.dir.display()))?;
         self.write_head(&a)?;
         self.current = None;
+        self.closed.push(ClosedFile::from_attestation(&a));
+        self.prune_due = true;
+        Ok(())
+    }
+
+    /// At start, when retention is on: where the log begins (`pruned.json`), and the closed
+    /// files as their signatures describe them. A signature file left by a prune cut short is
+    /// removed.
+    fn load_retention_state(&mut self) {
+        if self.config.retention.is_off() {
+            return;
+        }
+        let dir = self.config.dir.clone();
+        let key = self.signer.public_key();
+        let untrusted = |why: String| {
+            tracing::error!(file = %dir.join(PRUNE_FILE).display(), problem = %why,
+                "audit retention is stopped: the prune statement cannot be trusted; run `trent audit verify`");
+            None
+        };
+        self.anchor = match std::fs::read(dir.join(PRUNE_FILE)) {
+            Ok(bytes) => match PruneStatement::open(&bytes, &key) {
+                Ok(Some(s)) => match s.inconsistency() {
+                    None => Some(Anchor::of(&s)),
+                    Some(why) => untrusted(why),
+                },
+                Ok(None) => untrusted("it is not signed by this node's key".into()),
+                Err(e) => untrusted(e),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(Anchor::genesis()),
+            Err(e) => untrusted(e.to_string()),
+        };
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        self.closed = names
+            .iter()
+            .filter_map(|n| Some((parse_log_file_name(n)?, n)))
+            .map(|(first, name)| ClosedFile::read(&dir, name, first, &key))
+            .collect();
+        let Some(anchor) = &self.anchor else {
+            return;
+        };
+        for sig in names.iter().filter(|n| n.ends_with(".jsonl.sig")) {
+            let log = sig.trim_end_matches(".sig");
+            if names.iter().any(|n| n == log) {
+                continue;
+            }
+            let covered = std::fs::read(dir.join(sig))
+                .ok()
+                .and_then(|b| Attestation::open(&b, &key).ok().flatten())
+                .is_some_and(|a| a.kind == "file" && a.last_sequence <= anchor.last_sequence);
+            if covered {
+                let _ = std::fs::remove_file(dir.join(sig));
+            }
+        }
+    }
+
+    /// Remove old files if retention asks for it: after a file is closed, and every minute.
+    /// A failure is logged (when it changes), counted, and tried again a minute later; it never
+    /// stops the log.
+    fn prune_if_due(&mut self) {
+        if self.config.retention.is_off()
+            || !(self.prune_due || self.last_prune.elapsed() >= PRUNE_INTERVAL)
+        {
+            return;
+        }
+        self.prune_due = false;
+        self.last_prune = Instant::now();
+        let problem = match self.prune() {
+            Ok(blocked) => blocked,
+            Err(e) => Some(e),
+        };
+        match problem {
+            None => {
+                if self.prune_problem.take().is_some() {
+                    tracing::warn!("audit retention removes old files again");
+                }
+            }
+            Some(p) => {
+                self.stats.prune_failures.fetch_add(1, Ordering::Relaxed);
+                if self.prune_problem.as_ref() != Some(&p) {
+                    tracing::error!(problem = %p,
+                        "audit retention cannot remove the old files it should; it tries again every minute");
+                }
+                self.prune_problem = Some(p);
+            }
+        }
+    }
+
+    /// One prune: what retention asks to remove, a signed statement of it (written durably
+    /// first), then the files. `Ok(Some(why))` when it stopped short of what retention asks.
+    fn prune(&mut self) -> Result<Option<String>, String> {
+        let Some(anchor) = self.anchor.clone() else {
+            return Ok(Some(format!(
+                "{PRUNE_FILE} cannot be trusted; run `trent audit verify`"
+            )));
+        };
+        self.finish_prune(&anchor)?;
+        let dir = self.config.dir.clone();
+        let now = (self.config.clock)();
+        let open_bytes = self.current.as_ref().map_or(0, |c| c.bytes);
+        let keep_from = self
+            .current
+            .as_ref()
+            .map_or(self.head_first, |c| c.first_sequence.min(self.head_first));
+        let mut p = plan(
+            &self.closed,
+            &anchor,
+            keep_from,
+            open_bytes,
+            &self.config.retention,
+            now,
+        );
+        // The files must still be what the node signed, as far as their length shows: a file
+        // removed or cut behind the node's back is left for `trent audit verify` to name.
+        let mut removed = Vec::new();
+        let mut last = None;
+        for (i, reason) in std::mem::take(&mut p.remove) {
+            let f = &self.closed[i];
+            let Ok(signed) = &f.signed else { break };
+            match std::fs::metadata(dir.join(&f.name)) {
+                Ok(m) if m.len() == f.bytes => {}
+                Ok(m) => {
+                    p.blocked = Some(format!(
+                        "{}: it holds {} bytes, its signature {}",
+                        f.name,
+                        m.len(),
+                        f.bytes
+                    ));
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    p.blocked = Some(format!("{}: it was removed, but not by retention", f.name));
+                    break;
+                }
+                Err(e) => return Err(format!("{}: {e}", f.name)),
+            }
+            removed.push(RemovedFile {
+                file: f.name.clone(),
+                first_sequence: f.first_sequence,
+                last_sequence: signed.last_sequence,
+                bytes: f.bytes,
+                sha256: signed.sha256.clone(),
+                closed: signed.closed_text.clone(),
+                reason,
+            });
+            last = Some(signed.clone());
+        }
+        let Some(last) = last else {
+            return Ok(p.blocked);
+        };
+        let statement = PruneStatement {
+            kind: "prune".into(),
+            last_sequence: last.last_sequence,
+            last_hash: last.last_hash,
+            files: anchor.files + removed.len() as u64,
+            bytes: anchor.bytes + removed.iter().map(|f| f.bytes).sum::<u64>(),
+            previous_last_sequence: anchor.last_sequence,
+            removed,
+            time: iso(now),
+            node: self.config.node.clone(),
+            algorithm: self.signer.spec().name().into(),
+            key_id: self.signer.key_id().into(),
+        };
+        write_atomically(&dir, PRUNE_FILE, &statement.sign(&self.signer)?)
+            .map_err(|e| format!("{}: {e}", dir.join(PRUNE_FILE).display()))?;
+        let anchor = Anchor::of(&statement);
+        self.anchor = Some(anchor.clone());
+        tracing::info!(
+            files = statement.removed.len(),
+            first = statement.previous_last_sequence + 1,
+            last = statement.last_sequence,
+            "audit retention removed the oldest files"
+        );
+        self.finish_prune(&anchor)?;
+        Ok(p.blocked)
+    }
+
+    /// Remove the closed files `anchor` covers (those of the prune just stated, or those a
+    /// prune cut short left), each log file before its signature file.
+    fn finish_prune(&mut self, anchor: &Anchor) -> Result<(), String> {
+        let dir = self.config.dir.clone();
+        let remove = |path: PathBuf| match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("{}: {e}", path.display()))
+            }
+            _ => Ok(()),
+        };
+        let mut done = 0;
+        for f in &self.closed {
+            let covered = f
+                .signed
+                .as_ref()
+                .is_ok_and(|s| s.last_sequence <= anchor.last_sequence);
+            if !covered {
+                break;
+            }
+            let gone =
+                remove(dir.join(&f.name)).and_then(|_| remove(dir.join(format!("{}.sig", f.name))));
+            if let Err(e) = gone {
+                self.closed.drain(..done);
+                return Err(e);
+            }
+            self.stats.pruned_files.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .pruned_bytes
+                .fetch_add(f.bytes, Ordering::Relaxed);
+            done += 1;
+        }
+        self.closed.drain(..done);
+        if done > 0 {
+            sync_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         Ok(())
     }
 
@@ -685,7 +962,7 @@ impl Writer {
                 last_hash: GENESIS_HASH.into(),
                 bytes: 0,
                 sha256: hex::encode(digest::digest(&digest::SHA256, b"").as_ref()),
-                time: now_iso(),
+                time: self.now_text(),
                 node: self.config.node.clone(),
                 algorithm: self.signer.spec().name().into(),
                 key_id: self.signer.key_id().into(),
@@ -695,6 +972,7 @@ impl Writer {
         let Some(head) = head else {
             return Err(refuse(format!("{HEAD_FILE} is missing")));
         };
+        self.head_first = head.first_sequence;
         let path = dir.join(&name);
         let mut data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let complete = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
@@ -782,9 +1060,8 @@ impl Writer {
     }
 }
 
-pub(crate) fn now_iso() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+fn iso(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 

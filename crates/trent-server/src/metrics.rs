@@ -667,6 +667,11 @@ mod tests {
                 sent: 38,
                 dropped: 2,
             }),
+            pruned: trent_audit::PrunedSnapshot {
+                files: 3,
+                bytes: 12288,
+                failures: 1,
+            },
         }
     }
 

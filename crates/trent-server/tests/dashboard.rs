@@ -40,6 +40,11 @@ fn exported_families() -> BTreeMap<String, String> {
                 sent: 1,
                 dropped: 0,
             }),
+            pruned: trent_audit::PrunedSnapshot {
+                files: 1,
+                bytes: 1,
+                failures: 1,
+            },
         }),
     };
     let text = m.render(&scrape);
