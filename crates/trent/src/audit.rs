@@ -12,8 +12,9 @@ pub struct AuditArgs {
 
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
-    /// Check an audit directory: the hash chain, every file's signature and the head. Names the
-    /// first edited, deleted, reordered or truncated record and every missing file.
+    /// Check an audit directory: the hash chain, every file's signature, the head and what
+    /// retention removed (pruned.json). Names the first edited, deleted, reordered or truncated
+    /// record and every missing file.
     Verify {
         /// The audit directory (<data-dir>/audit by default on the server).
         dir: PathBuf,
@@ -67,11 +68,19 @@ fn verify(dir: &std::path::Path, public_key: Option<&std::path::Path>) -> Result
         None => None,
     };
     let report = trent_audit::verify_dir(dir, key.as_ref())?;
+    let pruned = report.pruned_summary();
     if report.ok() {
         println!(
-            "OK: {} records in {} files, sequence 1..{}, chain intact, {} signatures verified",
-            report.records, report.files, report.last_sequence, report.signatures
+            "OK: {} records in {} files, sequence {}..{}, chain intact, {} signatures verified",
+            report.records,
+            report.files,
+            report.first_sequence,
+            report.last_sequence,
+            report.signatures
         );
+        if let Some(line) = &pruned {
+            println!("{line}");
+        }
         if key.is_none() {
             println!(
                 "(checked with the public key found in the directory; give --public-key to check it is the node's)"
@@ -81,6 +90,9 @@ fn verify(dir: &std::path::Path, public_key: Option<&std::path::Path>) -> Result
     }
     for p in &report.problems {
         println!("{p}");
+    }
+    if let Some(line) = &pruned {
+        println!("{line}");
     }
     Err(format!(
         "the audit log in {} has been changed: {} problem(s), the first: {}",

@@ -90,6 +90,14 @@ pub struct ServeArgs {
     /// ...or once it has been open this many seconds. Default 3600.
     #[arg(long, env = "TRENT_AUDIT_MAX_FILE_AGE_SECS")]
     pub audit_max_file_age_secs: Option<u64>,
+    /// Retention: remove the oldest closed audit files (with a signed statement of what went)
+    /// once the log files take more than this many bytes. Default: no bound.
+    #[arg(long, env = "TRENT_AUDIT_MAX_TOTAL_BYTES")]
+    pub audit_max_total_bytes: Option<u64>,
+    /// Retention: remove closed audit files closed more than this many days ago. Default: no
+    /// bound.
+    #[arg(long, env = "TRENT_AUDIT_MAX_AGE_DAYS")]
+    pub audit_max_age_days: Option<u64>,
     /// Seconds between signed digests of the open audit file while records come in. Default 300.
     #[arg(long, env = "TRENT_AUDIT_DIGEST_INTERVAL_SECS")]
     pub audit_digest_interval_secs: Option<u64>,
@@ -135,6 +143,8 @@ pub struct FileConfig {
     pub audit_dir: Option<PathBuf>,
     pub audit_max_file_bytes: Option<u64>,
     pub audit_max_file_age_secs: Option<u64>,
+    pub audit_max_total_bytes: Option<u64>,
+    pub audit_max_age_days: Option<u64>,
     pub audit_digest_interval_secs: Option<u64>,
     pub audit_stdout: Option<bool>,
     pub audit_socket: Option<String>,
@@ -210,6 +220,9 @@ pub struct AuditSettings {
     pub signing_key_spec: trent_audit::AuditKeySpec,
     pub max_file_bytes: u64,
     pub max_file_age_secs: u64,
+    /// Retention (None: no bound).
+    pub max_total_bytes: Option<u64>,
+    pub max_age_days: Option<u64>,
     pub digest_interval_secs: u64,
     pub stdout: bool,
     pub socket: Option<trent_audit::AuditSocket>,
@@ -321,6 +334,20 @@ impl Settings {
             .or(file.audit_socket)
             .map(|s| s.parse().map_err(|e| format!("--audit-socket: {e}")))
             .transpose()?;
+        let retention = |flag: &str, value: Option<u64>| match value {
+            Some(0) => Err(format!(
+                "{flag}: 0 would remove every closed file at once; give a bound above 0, or leave it out to keep everything"
+            )),
+            v => Ok(v),
+        };
+        let audit_max_total_bytes = retention(
+            "--audit-max-total-bytes",
+            args.audit_max_total_bytes.or(file.audit_max_total_bytes),
+        )?;
+        let audit_max_age_days = retention(
+            "--audit-max-age-days",
+            args.audit_max_age_days.or(file.audit_max_age_days),
+        )?;
         let audit = match (audit_on, audit_dir) {
             (false, _) => None,
             (true, None) if store.in_memory => {
@@ -341,6 +368,8 @@ impl Settings {
                     .or(file.audit_max_file_age_secs)
                     .unwrap_or(3600)
                     .max(1),
+                max_total_bytes: audit_max_total_bytes,
+                max_age_days: audit_max_age_days,
                 digest_interval_secs: args
                     .audit_digest_interval_secs
                     .or(file.audit_digest_interval_secs)

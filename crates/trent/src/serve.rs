@@ -284,6 +284,12 @@ fn open_audit(
     config.max_file_bytes = a.max_file_bytes;
     config.max_file_age = Duration::from_secs(a.max_file_age_secs);
     config.digest_interval = Duration::from_secs(a.digest_interval_secs);
+    config.retention = trent_audit::Retention {
+        max_total_bytes: a.max_total_bytes,
+        max_age: a
+            .max_age_days
+            .map(|d| Duration::from_secs(d.saturating_mul(86_400))),
+    };
     config.stdout = a.stdout;
     config.socket = a.socket.clone();
     tracing::info!(dir = %a.dir.display(), key_id = signer.key_id(), algorithm = signer.spec().name(), "audit log");
