@@ -523,6 +523,26 @@ fn render_audit(o: &mut String, audit: &StatsSnapshot) {
         &counts,
         audit.latency_sum_seconds,
     );
+    for (name, help, n) in [
+        (
+            "trent_audit_pruned_files_total",
+            "Audit log files removed by retention (--audit-max-total-bytes, --audit-max-age-days), each with its signature file.",
+            audit.pruned.files,
+        ),
+        (
+            "trent_audit_pruned_bytes_total",
+            "Bytes of the audit log files removed by retention.",
+            audit.pruned.bytes,
+        ),
+        (
+            "trent_audit_prune_failures_total",
+            "Retention passes that failed or stopped short of what retention asks (a file changed or removed behind the node's back, an unreadable prune statement, an I/O error); each is retried a minute later.",
+            audit.pruned.failures,
+        ),
+    ] {
+        family(o, name, "counter", help);
+        sample(o, name, &[], n as f64);
+    }
     if let Some(socket) = &audit.socket {
         family(
             o,
@@ -852,6 +872,9 @@ mod tests {
             "trent_audit_queue_depth 7",
             "trent_audit_records_total 40",
             "trent_audit_failed_batches_total 1",
+            "trent_audit_pruned_files_total 3",
+            "trent_audit_pruned_bytes_total 12288",
+            "trent_audit_prune_failures_total 1",
             "trent_audit_socket_connected 1",
             r#"trent_audit_socket_records_total{outcome="sent"} 38"#,
             r#"trent_audit_socket_records_total{outcome="dropped"} 2"#,
