@@ -24,8 +24,6 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-// Parsed once at start: the size of the serve settings costs nothing worth a box.
-#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Serve the AWS KMS API.
     Serve(Box<config::ServeArgs>),
