@@ -1,7 +1,8 @@
 //! The few AWS-LC functions aws-lc-rs does not expose, called through `aws-lc-sys` (the same
 //! library aws-lc-rs is built on): Ed25519ph (RFC 8032 HashEdDSA), ML-DSA signing of an external μ
 //! (FIPS 204 section 6.2), and ML-KEM keys in their PKCS#8 and SubjectPublicKeyInfo forms
-//! (RFC 9935). Every `unsafe` block of the crate is here; each states why it is sound.
+//! (RFC 9935). Every `unsafe` block of the crate is here, in `secret` (memory for secrets) or in
+//! `process` (core dumps, umask); each states why it is sound.
 
 use crate::CryptoError;
 use aws_lc_sys as sys;

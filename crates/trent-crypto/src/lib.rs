@@ -14,13 +14,18 @@ mod lc;
 pub mod mac;
 pub mod material;
 pub mod primitives;
+#[allow(unsafe_code)]
+pub mod process;
 pub mod root;
+#[allow(unsafe_code)]
+pub mod secret;
 
 pub use asymmetric::{AsymmetricSpec, PrivateKey, PublicKey};
 pub use blob::{BlobHeader, SymmetricKey};
 pub use mac::{HmacKey, MacSpec};
 pub use material::{KeyMaterial, MaterialId};
 pub use root::{LocalRootKey, RootKey};
+pub use secret::{SecretBytes, SecretString};
 
 /// What can go wrong in this crate. Messages never carry secret bytes.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
