@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::Path;
 use trent_crypto::asymmetric::{Hash, MessageKind, SigningScheme};
 use trent_crypto::primitives::sha256;
-use trent_crypto::{AsymmetricSpec, PrivateKey, PublicKey, RootKey};
+use trent_crypto::{AsymmetricSpec, PrivateKey, PublicKey, RootKey, SecretBytes};
 
 /// The algorithms an audit signing key may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +63,13 @@ fn pem(spki: &[u8]) -> String {
     out
 }
 
-/// A node's audit signing key.
+/// A node's audit signing key. Its PKCS#8 is kept in secret memory (out of core dumps and swap)
+/// and parsed for each signature (a few per file), so that AWS-LC holds no parsed copy between
+/// signatures.
 pub struct AuditSigner {
     spec: AuditKeySpec,
-    key: PrivateKey,
+    pkcs8: SecretBytes,
+    public_der: Vec<u8>,
     key_id: String,
 }
 
@@ -88,8 +91,13 @@ impl AuditSigner {
 
     pub fn from_pkcs8(spec: AuditKeySpec, pkcs8: &[u8]) -> Result<Self, String> {
         let key = PrivateKey::from_pkcs8(spec.asymmetric(), pkcs8).map_err(|e| e.to_string())?;
-        let key_id = key_id(key.public_key_der());
-        Ok(Self { spec, key, key_id })
+        let public_der = key.public_key_der().to_vec();
+        Ok(Self {
+            spec,
+            pkcs8: SecretBytes::copy_from(pkcs8),
+            key_id: key_id(&public_der),
+            public_der,
+        })
     }
 
     pub fn spec(&self) -> AuditKeySpec {
@@ -102,15 +110,16 @@ impl AuditSigner {
 
     /// The public key as PEM (SubjectPublicKeyInfo), for `trent audit public-key`.
     pub fn public_key_pem(&self) -> String {
-        pem(self.key.public_key_der())
+        pem(&self.public_der)
     }
 
     pub fn public_key(&self) -> AuditPublicKey {
-        AuditPublicKey::from_pem(self.key.public_key_der()).expect("a key's own public key parses")
+        AuditPublicKey::from_pem(&self.public_der).expect("a key's own public key parses")
     }
 
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
-        self.key
+        PrivateKey::from_pkcs8(self.spec.asymmetric(), self.pkcs8.expose())
+            .map_err(|e| e.to_string())?
             .sign(self.spec.scheme(), MessageKind::Raw, message)
             .map_err(|e| format!("{e:?}"))
     }

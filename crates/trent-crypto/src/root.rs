@@ -6,10 +6,11 @@
 //!
 //! [`RootKey`] is a trait so that an HSM-held root key (PKCS#11) can stand in for the local one.
 
+use crate::secret::SecretBytes;
 use crate::{CryptoError, primitives};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -27,9 +28,12 @@ pub trait RootKey: Send + Sync + fmt::Debug {
     fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError>;
 }
 
-/// A root key held in this process's memory: from a key file or a passphrase.
+/// A root key held in this process's memory: from a key file or a passphrase. The key's bytes
+/// live in [`SecretBytes`] (out of core dumps and swap); each wrap and unwrap expands them into a
+/// fresh AES-GCM context, which AWS-LC zeroes when it frees it, so no key schedule outlives the
+/// call.
 pub struct LocalRootKey {
-    key: LessSafeKey,
+    key: SecretBytes,
     source: &'static str,
 }
 
@@ -40,48 +44,68 @@ impl fmt::Debug for LocalRootKey {
 }
 
 impl LocalRootKey {
-    fn from_bytes(bytes: &[u8], source: &'static str) -> Result<Self, CryptoError> {
-        let key = UnboundKey::new(&AES_256_GCM, bytes)
-            .map_err(|_| CryptoError::RootKey("a root key is 32 bytes".into()))?;
-        Ok(Self {
-            key: LessSafeKey::new(key),
-            source,
-        })
+    fn new(key: SecretBytes, source: &'static str) -> Result<Self, CryptoError> {
+        let root = Self { key, source };
+        root.aead()?;
+        Ok(root)
     }
 
-    /// Load the key file at `path`, or create it (32 random bytes, mode 0600) if it does not
-    /// exist. Returns the key and whether it was created.
-    pub fn load_or_create_file(path: &Path) -> Result<(Self, bool), CryptoError> {
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let bytes = Zeroizing::new(bytes);
-                check_private_mode(path)?;
-                if bytes.len() != ROOT_KEY_LEN {
-                    return Err(CryptoError::RootKey(format!(
-                        "{} must hold exactly {ROOT_KEY_LEN} bytes",
-                        path.display()
-                    )));
-                }
-                Ok((Self::from_bytes(&bytes, "key file")?, false))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let bytes = primitives::random_bytes(ROOT_KEY_LEN)?;
-                write_private_file(path, &bytes).map_err(|e| {
-                    CryptoError::RootKey(format!("cannot create {}: {e}", path.display()))
-                })?;
-                Ok((Self::from_bytes(&bytes, "key file")?, true))
-            }
-            Err(e) => Err(CryptoError::RootKey(format!(
-                "cannot read {}: {e}",
+    fn aead(&self) -> Result<LessSafeKey, CryptoError> {
+        let key = UnboundKey::new(&AES_256_GCM, self.key.expose())
+            .map_err(|_| CryptoError::RootKey("a root key is 32 bytes".into()))?;
+        Ok(LessSafeKey::new(key))
+    }
+
+    /// Load the key file at `path`: exactly 32 bytes, read straight into secret memory. Its
+    /// permissions are the caller's to check (the binary refuses a file others may read).
+    pub fn load_file(path: &Path) -> Result<Self, CryptoError> {
+        let fail = |e: std::io::Error| {
+            CryptoError::RootKey(format!("cannot read {}: {e}", path.display()))
+        };
+        let mut file = std::fs::File::open(path).map_err(fail)?;
+        let wrong_length = || {
+            CryptoError::RootKey(format!(
+                "{} must hold exactly {ROOT_KEY_LEN} bytes",
                 path.display()
-            ))),
+            ))
+        };
+        if file.metadata().map_err(fail)?.len() != ROOT_KEY_LEN as u64 {
+            return Err(wrong_length());
+        }
+        let key = SecretBytes::fill(ROOT_KEY_LEN, |buf| {
+            file.read_exact(buf).map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => wrong_length(),
+                _ => fail(e),
+            })
+        })?;
+        if file.read(&mut [0u8; 1]).map_err(fail)? != 0 {
+            return Err(wrong_length());
+        }
+        Self::new(key, "key file")
+    }
+
+    /// Create a key file at `path` (32 random bytes, mode 0600); fails if it exists.
+    pub fn create_file(path: &Path) -> Result<Self, CryptoError> {
+        let key = SecretBytes::fill(ROOT_KEY_LEN, primitives::fill_random)?;
+        write_private_file(path, key.expose())
+            .map_err(|e| CryptoError::RootKey(format!("cannot create {}: {e}", path.display())))?;
+        Self::new(key, "key file")
+    }
+
+    /// Load the key file at `path`, or create it if it does not exist. Returns the key and
+    /// whether it was created.
+    pub fn load_or_create_file(path: &Path) -> Result<(Self, bool), CryptoError> {
+        if path.exists() {
+            Ok((Self::load_file(path)?, false))
+        } else {
+            Ok((Self::create_file(path)?, true))
         }
     }
 
     /// A random root key that lives only as long as this process (for `--in-memory`).
     pub fn ephemeral() -> Result<Self, CryptoError> {
-        let bytes = primitives::random_bytes(ROOT_KEY_LEN)?;
-        Self::from_bytes(&bytes, "memory")
+        let key = SecretBytes::fill(ROOT_KEY_LEN, primitives::fill_random)?;
+        Self::new(key, "memory")
     }
 
     /// Derive the root key from a passphrase with Argon2id (m = 64 MiB, t = 3, p = 1).
@@ -93,11 +117,12 @@ impl LocalRootKey {
             .map_err(|e| CryptoError::RootKey(format!("argon2 parameters: {e}")))?;
         let argon =
             argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let mut out = Zeroizing::new([0u8; ROOT_KEY_LEN]);
-        argon
-            .hash_password_into(passphrase, salt, out.as_mut())
-            .map_err(|e| CryptoError::RootKey(format!("argon2: {e}")))?;
-        Self::from_bytes(out.as_ref(), "passphrase")
+        let key = SecretBytes::fill(ROOT_KEY_LEN, |buf| {
+            argon
+                .hash_password_into(passphrase, salt, buf)
+                .map_err(|e| CryptoError::RootKey(format!("argon2: {e}")))
+        })?;
+        Self::new(key, "passphrase")
     }
 }
 
@@ -108,7 +133,7 @@ impl RootKey for LocalRootKey {
         out.push(WRAP_VERSION);
         out.extend_from_slice(&iv);
         out.extend_from_slice(plaintext);
-        let tag = self.key.seal_in_place_separate_tag(
+        let tag = self.aead()?.seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(iv),
             Aad::from(aad),
             &mut out[1 + NONCE_LEN..],
@@ -125,7 +150,7 @@ impl RootKey for LocalRootKey {
         iv.copy_from_slice(&wrapped[1..1 + NONCE_LEN]);
         let mut body = Zeroizing::new(wrapped[1 + NONCE_LEN..].to_vec());
         let len = self
-            .key
+            .aead()?
             .open_in_place(
                 Nonce::assume_unique_for_key(iv),
                 Aad::from(aad),
@@ -156,25 +181,6 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn check_private_mode(path: &Path) -> Result<(), CryptoError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|e| CryptoError::RootKey(format!("cannot stat {}: {e}", path.display())))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(CryptoError::RootKey(format!(
-                "{} is readable by others (mode {:o}); chmod 600 it",
-                path.display(),
-                mode & 0o777
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,14 +206,22 @@ mod tests {
     }
 
     #[test]
-    fn a_world_readable_key_file_is_refused() {
-        use std::os::unix::fs::PermissionsExt;
+    fn a_key_file_of_the_wrong_length_is_refused_and_create_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("root.key");
-        LocalRootKey::load_or_create_file(&path).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = LocalRootKey::load_or_create_file(&path).unwrap_err();
-        assert!(matches!(err, CryptoError::RootKey(m) if m.contains("chmod 600")));
+        for len in [0, 31, 33] {
+            std::fs::write(&path, vec![1u8; len]).unwrap();
+            let err = LocalRootKey::load_file(&path).unwrap_err();
+            assert!(
+                matches!(&err, CryptoError::RootKey(m) if m.contains("exactly 32 bytes")),
+                "{err:?}"
+            );
+        }
+        std::fs::write(&path, [1u8; 32]).unwrap();
+        assert!(LocalRootKey::create_file(&path).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), [1u8; 32]);
+        let err = LocalRootKey::load_file(&dir.path().join("missing")).unwrap_err();
+        assert!(matches!(err, CryptoError::RootKey(m) if m.contains("cannot read")));
     }
 
     #[test]

@@ -191,12 +191,15 @@ const TOKEN_VERSION: u8 = 1;
 /// | HMAC-SHA256 of all that`, base64url. The MAC key is trent's own (kept under the root key), so
 /// a token cannot be forged, and any node of a cluster can read one.
 pub struct GrantTokens {
-    key: zeroize::Zeroizing<Vec<u8>>,
+    /// In secret memory (out of core dumps and swap).
+    key: trent_crypto::SecretBytes,
 }
 
 impl GrantTokens {
     pub fn new(key: zeroize::Zeroizing<Vec<u8>>) -> Self {
-        Self { key }
+        Self {
+            key: trent_crypto::SecretBytes::copy_from(&key),
+        }
     }
 
     /// A new token for a grant (each CreateGrant gets its own, even for a retried grant).
@@ -207,7 +210,7 @@ impl GrantTokens {
         body.extend_from_slice(key_arn.as_bytes());
         body.extend_from_slice(&id);
         body.extend_from_slice(&primitives::random_array::<16>()?);
-        let mac = primitives::hmac_sha256(&self.key, &body);
+        let mac = primitives::hmac_sha256(self.key.expose(), &body);
         body.extend_from_slice(&mac);
         Ok(URL_SAFE_NO_PAD.encode(body))
     }
@@ -222,7 +225,7 @@ impl GrantTokens {
             return Err(invalid());
         }
         let (body, mac) = raw.split_at(raw.len() - 32);
-        if !primitives::constant_time_eq(&primitives::hmac_sha256(&self.key, body), mac) {
+        if !primitives::constant_time_eq(&primitives::hmac_sha256(self.key.expose(), body), mac) {
             return Err(invalid());
         }
         let arn_len = u16::from_be_bytes([body[1], body[2]]) as usize;

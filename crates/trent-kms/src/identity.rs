@@ -8,16 +8,17 @@ use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use trent_crypto::{RootKey, primitives};
+use trent_crypto::{RootKey, SecretString, primitives};
 use trent_store::{IdentityPolicyRow, PrincipalRow, Store};
 use zeroize::Zeroizing;
 
-/// An authenticated identity, its secret unwrapped for SigV4.
+/// An authenticated identity, its secret unwrapped for SigV4 (in secret memory: out of core
+/// dumps and swap).
 pub struct Principal {
     pub access_key_id: String,
     pub arn: String,
     pub account: String,
-    pub secret: Zeroizing<String>,
+    pub secret: SecretString,
     pub created_at: i64,
 }
 
@@ -164,13 +165,13 @@ impl Principals {
         let secret = self
             .root
             .unwrap(&secret_aad(&row.access_key_id), &row.wrapped_secret)?;
-        let secret = String::from_utf8(secret.to_vec())
+        let secret = std::str::from_utf8(&secret)
             .map_err(|_| KmsError::Internal("a stored secret is not UTF-8".into()))?;
         Ok(Principal {
             access_key_id: row.access_key_id,
             arn: row.arn,
             account: row.account,
-            secret: Zeroizing::new(secret),
+            secret: SecretString::new(secret),
             created_at: row.created_at,
         })
     }
@@ -318,7 +319,7 @@ impl Principals {
             access_key_id,
             arn: arn.to_string(),
             account,
-            secret,
+            secret: SecretString::new(&secret),
             created_at: now,
         });
         self.cache
@@ -496,7 +497,7 @@ mod tests {
             access_key_id: "AKIAEXAMPLE".into(),
             arn: "arn:aws:iam::111122223333:user/a".into(),
             account: "111122223333".into(),
-            secret: Zeroizing::new("very-secret-value".into()),
+            secret: SecretString::new("very-secret-value"),
             created_at: 0,
         };
         let shown = format!("{p:?}");

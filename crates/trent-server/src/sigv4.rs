@@ -389,7 +389,7 @@ mod tests {
             access_key_id: "AKIDEXAMPLE".into(),
             arn: "arn:aws:iam::111122223333:user/test".into(),
             account: "111122223333".into(),
-            secret: Zeroizing::new(secret.into()),
+            secret: trent_crypto::SecretString::new(secret),
             created_at: 0,
         })
     }
