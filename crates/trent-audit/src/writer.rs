@@ -187,7 +187,9 @@ impl AuditLog {
     /// and start the writer thread.
     pub fn open(config: AuditConfig, signer: AuditSigner) -> Result<Self, String> {
         let dir = &config.dir;
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        private_dir_builder()
+            .create(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         write_atomically(dir, PUBLIC_KEY_FILE, signer.public_key_pem().as_bytes())
             .map_err(|e| format!("{}: {e}", dir.display()))?;
         let stats = Arc::new(AuditStats::default());
@@ -594,7 +596,7 @@ impl Writer {
         self.close_current()?;
         let probe = self.config.dir.join(".probe");
         let result = (|| {
-            let mut f = File::create(&probe)?;
+            let mut f = private_file().truncate(true).open(&probe)?;
             f.write_all(&[0u8; 4096])?;
             f.sync_all()
         })();
@@ -607,8 +609,7 @@ impl Writer {
         let first_sequence = self.sequence + 1;
         let name = log_file_name(first_sequence);
         let path = self.config.dir.join(&name);
-        let file = OpenOptions::new()
-            .create(true)
+        let file = private_file()
             .append(true)
             .open(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -1065,6 +1066,25 @@ fn iso(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Opening for writing, creating the file if missing with mode 0600: the log names ARNs,
+/// access key ids, source addresses and encryption contexts.
+fn private_file() -> OpenOptions {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts
+}
+
+/// Making a directory and its missing parents, mode 0700.
+fn private_dir_builder() -> std::fs::DirBuilder {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -1072,7 +1092,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Write `name` in `dir` whole or not at all: a temporary file, fsync, rename, fsync the dir.
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = File::create(&tmp)?;
+    let mut f = private_file().truncate(true).open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(name))?;

@@ -140,10 +140,30 @@ fn now_epoch() -> i64 {
         .unwrap_or(0)
 }
 
+/// Make `path` as an empty file only its owner may read and write, unless it exists.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating it if missing) the database file at `path` and runs pending migrations.
-    /// The parent directory must exist.
+    /// Opens (creating it if missing, mode 0600) the database file at `path` and runs pending
+    /// migrations. The parent directory must exist. SQLite gives the `-wal` and `-shm` files the
+    /// database file's mode.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private_file(path).map_err(|e| {
+            StoreError::Backend(format!("{}: creating database: {e}", path.display()))
+        })?;
         // No SQLITE_OPEN_URI: the path is a path, never a `file:` URI with options.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -288,8 +308,15 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         .map_err(backend(CTX))?;
     }
     // Mirrored for tools that look at the header (`sqlite3 trent.db 'PRAGMA user_version'`).
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+    // Only when it changes: setting it rewrites the header, and opening a store that is up to
+    // date writes nothing (a start refused after opening leaves the file as it was).
+    let header: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(backend(CTX))?;
+    if header != SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(backend(CTX))?;
+    }
     tx.commit().map_err(backend(CTX))
 }
 

@@ -51,6 +51,40 @@ async fn open_requires_existing_parent_dir() {
     assert!(!path.exists());
 }
 
+/// The database and the `-wal` and `-shm` files SQLite makes next to it are the owner's alone,
+/// whatever the process's umask (the test runner's is usually 022).
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_and_its_wal_and_shm_files_are_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trent.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.apply(insert("k1")).await.unwrap();
+    for name in ["trent.db", "trent.db-wal", "trent.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} has mode {:o}", mode & 0o777);
+    }
+}
+
+/// Opening (and closing) a store that is up to date writes nothing: a start refused after it
+/// opened the store (a missing root key, a passphrase needed) leaves the file byte for byte.
+#[tokio::test]
+async fn reopening_an_up_to_date_store_leaves_the_file_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trent.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.apply(insert("k1")).await.unwrap();
+    drop(store);
+    let before = std::fs::read(&path).unwrap();
+    drop(SqliteStore::open(&path).unwrap());
+    assert!(std::fs::read(&path).unwrap() == before, "the file changed");
+    assert!(!dir.path().join("trent.db-wal").exists());
+}
+
 #[tokio::test]
 async fn file_is_created_in_wal_mode_with_schema() {
     let dir = tempfile::tempdir().unwrap();
