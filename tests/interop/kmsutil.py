@@ -118,6 +118,8 @@ class TrentServer:
     env: dict[str, str] | None = None
     # Run the server as this uid (and gid, no supplementary groups): needs root.
     user: int | None = None
+    # More keyword arguments for subprocess.Popen (cwd, preexec_fn, ...).
+    popen_kwargs: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     endpoint: str = ""
     port: int = 0
@@ -147,6 +149,7 @@ class TrentServer:
             text=True,
             bufsize=1,
             **({"user": self.user, "group": self.user, "extra_groups": []} if self.user is not None else {}),
+            **self.popen_kwargs,
         )
         found: "queue.Queue[str | None]" = queue.Queue()
 

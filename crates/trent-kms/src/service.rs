@@ -321,7 +321,7 @@ pub(crate) fn material_aad(arn: &str, material_id: &str) -> Vec<u8> {
     format!("trent/v1/material|{arn}|{material_id}").into_bytes()
 }
 
-const ROOT_CHECK_SETTING: &str = "root-key-check";
+pub const ROOT_CHECK_SETTING: &str = "root-key-check";
 const ROOT_CHECK_AAD: &[u8] = b"trent/v1/root-key-check";
 const ROOT_CHECK_VALUE: &[u8] = b"trent root key check";
 

@@ -43,7 +43,11 @@ pub async fn run(args: AuditArgs) -> Result<(), String> {
                     path.display()
                 ));
             }
-            let (_, root) = open_store(&settings).await?;
+            crate::datadir::protect_process(&settings)?
+                .into_iter()
+                .chain(crate::datadir::check_permissions(&settings)?)
+                .for_each(|w| eprintln!("trent: warning: {w}"));
+            let (_, root) = open_store(&settings, None).await?;
             // The spec is the file's; the one asked for only matters for a new key.
             let signer = trent_audit::load_or_create_signer(
                 &path,

@@ -29,6 +29,14 @@ pub struct StoreArgs {
     /// refused. Default aws.
     #[arg(long, env = "TRENT_PARTITION", global = true)]
     pub partition: Option<String>,
+    /// UNSAFE, for debugging only: let the kernel write a core dump of this process (it would
+    /// hold key schedules and keys AWS-LC keeps). Default false: no core dump is written.
+    #[arg(long, env = "TRENT_ALLOW_CORE_DUMPS", global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_core_dumps: Option<bool>,
+    /// Start even when the data directory, root key file or credentials file is open to group
+    /// or others, with a warning instead of a refusal. Default false.
+    #[arg(long, env = "TRENT_ALLOW_INSECURE_PERMISSIONS", global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_insecure_permissions: Option<bool>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -125,6 +133,8 @@ pub struct FileConfig {
     pub root_key_file: Option<PathBuf>,
     pub passphrase: Option<bool>,
     pub partition: Option<String>,
+    pub allow_core_dumps: Option<bool>,
+    pub allow_insecure_permissions: Option<bool>,
     pub listen: Option<String>,
     pub dev: Option<bool>,
     pub dev_account: Option<String>,
@@ -186,6 +196,8 @@ pub struct StoreSettings {
     pub passphrase: bool,
     pub in_memory: bool,
     pub partition: String,
+    pub allow_core_dumps: bool,
+    pub allow_insecure_permissions: bool,
 }
 
 /// Every serve setting, resolved.
@@ -241,6 +253,14 @@ pub fn resolve_store(args: &StoreArgs, file: &FileConfig, in_memory: bool) -> St
         .unwrap_or_else(|| data_dir.join("root.key"));
     StoreSettings {
         passphrase: args.passphrase.or(file.passphrase).unwrap_or(false),
+        allow_core_dumps: args
+            .allow_core_dumps
+            .or(file.allow_core_dumps)
+            .unwrap_or(false),
+        allow_insecure_permissions: args
+            .allow_insecure_permissions
+            .or(file.allow_insecure_permissions)
+            .unwrap_or(false),
         data_dir,
         root_key_file,
         in_memory,
@@ -428,8 +448,14 @@ impl Settings {
     }
 }
 
-/// Open the store and the root key a data directory is configured with.
-pub async fn open_store(s: &StoreSettings) -> Result<(Arc<dyn Store>, Arc<dyn RootKey>), String> {
+/// Open the store and the root key a data directory is configured with. The caller has taken
+/// the directory's lock (`trent serve`) and checked its permissions (see [`crate::datadir`]).
+/// `passphrase` is one read before anything was created (see [`early_passphrase`]); otherwise it
+/// is read here, once the store says the directory was made with one.
+pub async fn open_store(
+    s: &StoreSettings,
+    passphrase: Option<zeroize::Zeroizing<String>>,
+) -> Result<(Arc<dyn Store>, Arc<dyn RootKey>), String> {
     // The partition is the process's from here on: every ARN made or accepted is in it.
     trent_kms::ids::set_partition(&s.partition).map_err(|e| format!("--partition: {e}"))?;
     if s.in_memory {
@@ -437,15 +463,31 @@ pub async fn open_store(s: &StoreSettings) -> Result<(Arc<dyn Store>, Arc<dyn Ro
         let root = LocalRootKey::ephemeral().map_err(|e| e.to_string())?;
         return Ok((Arc::new(store), Arc::new(root)));
     }
-    create_private_dir(&s.data_dir)?;
+    crate::datadir::create_private_dir(&s.data_dir)?;
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&s.data_dir.join("trent.db")).map_err(|e| e.to_string())?);
+    let salt = store
+        .get_setting(PASSPHRASE_SALT_SETTING)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The root key's check value: written the first time a root key opened this store.
+    let has_keys = store
+        .get_setting(trent_kms::service::ROOT_CHECK_SETTING)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some();
+    let dir = s.data_dir.display();
     let root: Arc<dyn RootKey> = if s.passphrase {
-        let salt = match store
-            .get_setting("root-key-salt")
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        if salt.is_none() && has_keys {
+            return Err(format!(
+                "{dir} was made with a root key file, not a passphrase: start it without --passphrase"
+            ));
+        }
+        let passphrase = match passphrase {
+            Some(p) => p,
+            None => read_passphrase()?,
+        };
+        let salt = match salt {
             Some(salt) => salt,
             None => {
                 let salt =
@@ -453,26 +495,45 @@ pub async fn open_store(s: &StoreSettings) -> Result<(Arc<dyn Store>, Arc<dyn Ro
                         .map_err(|e| e.to_string())?
                         .to_vec();
                 store
-                    .put_setting("root-key-salt", &salt)
+                    .put_setting(PASSPHRASE_SALT_SETTING, &salt)
                     .await
                     .map_err(|e| e.to_string())?;
                 salt
             }
         };
-        let passphrase = read_passphrase()?;
         Arc::new(
             LocalRootKey::from_passphrase(passphrase.as_bytes(), &salt)
                 .map_err(|e| e.to_string())?,
         )
+    } else if salt.is_some() {
+        return Err(format!(
+            "{dir} was made with a passphrase: start it with --passphrase (the passphrase from TRENT_ROOT_PASSPHRASE or the terminal)"
+        ));
+    } else if s.root_key_file.exists() {
+        Arc::new(LocalRootKey::load_file(&s.root_key_file).map_err(|e| e.to_string())?)
+    } else if has_keys {
+        return Err(format!(
+            "the root key file {} is missing, and {dir} holds data sealed under it: restore the file from your backup (or point --root-key-file at it); trent does not make a new one",
+            s.root_key_file.display()
+        ));
     } else {
-        let (key, created) =
-            LocalRootKey::load_or_create_file(&s.root_key_file).map_err(|e| e.to_string())?;
-        if created {
-            eprintln!("trent: created root key file {}", s.root_key_file.display());
-        }
+        let key = LocalRootKey::create_file(&s.root_key_file).map_err(|e| e.to_string())?;
+        eprintln!("trent: created root key file {}", s.root_key_file.display());
         Arc::new(key)
     };
     Ok((store, root))
+}
+
+/// Where the store keeps the salt of a passphrase-derived root key.
+const PASSPHRASE_SALT_SETTING: &str = "root-key-salt";
+
+/// With `--passphrase` on a data directory that has no store yet: the passphrase, read before
+/// anything is created, so that a failed read leaves nothing behind.
+pub fn early_passphrase(s: &StoreSettings) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    if s.in_memory || !s.passphrase || s.data_dir.join("trent.db").exists() {
+        return Ok(None);
+    }
+    read_passphrase().map(Some)
 }
 
 fn read_passphrase() -> Result<zeroize::Zeroizing<String>, String> {
@@ -482,20 +543,4 @@ fn read_passphrase() -> Result<zeroize::Zeroizing<String>, String> {
     rpassword::prompt_password("trent root key passphrase: ")
         .map(zeroize::Zeroizing::new)
         .map_err(|e| format!("cannot read the passphrase (set TRENT_ROOT_PASSPHRASE): {e}"))
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), String> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))
 }

@@ -6,6 +6,7 @@
 mod audit;
 mod bench;
 mod config;
+mod datadir;
 mod principal;
 mod serve;
 
@@ -35,8 +36,30 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Parse the command line; clap's own message for a bad value of `--passphrase` (or
+/// `TRENT_PASSPHRASE`) would repeat the value, which is likely the passphrase itself.
+fn parse() -> Result<Cli, ExitCode> {
+    use clap::error::{ContextKind, ErrorKind};
+    Cli::try_parse().map_err(|e| {
+        let passphrase = e.kind() == ErrorKind::InvalidValue
+            && e.get(ContextKind::InvalidArg)
+                .is_some_and(|arg| arg.to_string().starts_with("--passphrase"));
+        if passphrase {
+            eprintln!(
+                "error: --passphrase (TRENT_PASSPHRASE) takes no value, or true or false; the value given is not shown. The passphrase itself comes from TRENT_ROOT_PASSPHRASE or the terminal, never from the command line."
+            );
+            return ExitCode::from(2);
+        }
+        let _ = e.print();
+        ExitCode::from(if e.use_stderr() { 2 } else { 0 })
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -86,7 +86,12 @@ pub async fn run(args: PrincipalArgs) -> Result<(), String> {
             settings.data_dir.display()
         ));
     }
-    let (store, root) = open_store(&settings).await?;
+    crate::datadir::protect_process(&settings)?
+        .into_iter()
+        .chain(crate::datadir::check_permissions(&settings)?)
+        .for_each(|w| eprintln!("trent: warning: {w}"));
+    // No lock: a running server holds the directory's, and the store is safe to share with it.
+    let (store, root) = open_store(&settings, None).await?;
     trent_kms::service::check_root_key(store.as_ref(), root.as_ref())
         .await
         .map_err(|e| e.to_string())?;

@@ -1,7 +1,7 @@
 //! `trent serve`: open the store, make the admin principal on first start, listen, and run the
 //! background work (deletion windows, principal changes made by admin commands).
 
-use crate::config::{ServeArgs, Settings, open_store};
+use crate::config::{ServeArgs, Settings, early_passphrase, open_store};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,12 +30,14 @@ fn write_client_files(
     p: &trent_kms::Principal,
     endpoint: &str,
 ) -> Result<(), String> {
-    let creds = format!(
+    let creds = zeroize::Zeroizing::new(format!(
         "[trent]\naws_access_key_id = {}\naws_secret_access_key = {}\nregion = us-east-1\n",
         p.access_key_id,
         p.secret.as_str()
-    );
-    let config = format!("[profile trent]\nregion = us-east-1\nendpoint_url = {endpoint}\n");
+    ));
+    let config = zeroize::Zeroizing::new(format!(
+        "[profile trent]\nregion = us-east-1\nendpoint_url = {endpoint}\n"
+    ));
     for (name, text) in [("credentials", creds), ("aws-config", config)] {
         let path = dir.join(name);
         let _ = std::fs::remove_file(&path);
@@ -103,7 +105,17 @@ async fn apply_config_principals(
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let settings = Settings::resolve(args)?;
     init_logging(&settings.log_format);
-    let (store, root) = open_store(&settings.store).await?;
+    for w in crate::datadir::protect_process(&settings.store)? {
+        tracing::warn!("{w}");
+    }
+    // In this order, so that a failed passphrase read leaves nothing behind and a second server
+    // on the same directories is refused before it opens anything.
+    let passphrase = early_passphrase(&settings.store)?;
+    let _locks = crate::datadir::lock_for_serve(&settings)?;
+    for w in crate::datadir::check_permissions(&settings.store)? {
+        tracing::warn!("{w}");
+    }
+    let (store, root) = open_store(&settings.store, passphrase).await?;
     // The root key first: a wrong one is named as such, before the audit signing key it seals.
     trent_kms::service::check_root_key(store.as_ref(), root.as_ref())
         .await
@@ -136,6 +148,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .is_empty();
     apply_config_principals(&principals, &settings.principals, kms.clock.now() as i64).await?;
+    for w in crate::datadir::secret_memory_warnings() {
+        tracing::warn!("{w}");
+    }
 
     let tls = match &settings.tls {
         Some((cert, key)) => Some(trent_server::tls_acceptor(cert, key)?),

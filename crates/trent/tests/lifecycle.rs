@@ -267,18 +267,25 @@ async fn on_demand_rotation_and_its_conflict_with_a_due_automatic_rotation() {
 /// A second RotateKeyOnDemand while the first is still in progress. The rotation is background
 /// work that a server finishes within milliseconds, so to hold it in progress the request goes to
 /// a second node on the same store that does not hold the `scheduler` lease: the first node took
-/// it at start and, with a check interval of an hour, keeps it for the lease's 60 s.
+/// it at start and, with a check interval of an hour, keeps it for the lease's 60 s. One data
+/// directory takes one server (it holds the directory's lock), so the second node has a data
+/// directory of its own whose store, root key and credentials are links to the first's: a
+/// stand-in for the shared store a cluster has.
 #[tokio::test]
 async fn on_demand_rotation_in_progress_is_a_conflict() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let args = ["--deletion-check-secs", "3600"];
     let leader = Server::on_dir_with(&dir, &args);
-    // Another path to the same store. The node id is derived from host and data directory, and
-    // two nodes with one id would both count as the lease holder.
-    let link = tmp.path().join("same-data");
-    std::os::unix::fs::symlink(&dir, &link).unwrap();
-    let follower = Server::on_dir_with(&link, &args);
+    // The node id is derived from host and data directory, and two nodes with one id would both
+    // count as the lease holder: another directory gives another id.
+    let node2 = tmp.path().join("node2");
+    std::fs::create_dir(&node2).unwrap();
+    std::fs::set_permissions(&node2, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    for name in ["trent.db", "root.key", "credentials"] {
+        std::os::unix::fs::symlink(dir.join(name), node2.join(name)).unwrap();
+    }
+    let follower = Server::on_dir_with(&node2, &args);
 
     let kms = follower.client();
     let md = created_key(kms.create_key()).await;
