@@ -184,6 +184,7 @@ mod tests {
             in_memory: false,
             allow_core_dumps: false,
             allow_insecure_permissions: allow,
+            partition: trent_kms::ids::DEFAULT_PARTITION.into(),
         }
     }
 
