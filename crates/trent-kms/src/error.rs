@@ -68,6 +68,9 @@ pub enum KmsError {
     RequestEntityTooLarge,
     #[error("RequestTimeoutException")]
     RequestTimeout,
+    /// A request over its account's quota for its Region and quota class.
+    #[error("ThrottlingException")]
+    Throttling,
     #[error("ConflictException: {0}")]
     Conflict(String),
     #[error("ExpiredImportTokenException: {0}")]
@@ -116,6 +119,7 @@ impl KmsError {
             UnrecognizedClient => "UnrecognizedClientException",
             RequestEntityTooLarge => "RequestEntityTooLargeException",
             RequestTimeout => "RequestTimeoutException",
+            Throttling => "ThrottlingException",
             Conflict(_) => "ConflictException",
             ExpiredImportToken(_) => "ExpiredImportTokenException",
             InvalidImportToken(_) => "InvalidImportTokenException",
@@ -145,6 +149,11 @@ impl KmsError {
             }
             RequestEntityTooLarge => Some("Request body too large.".into()),
             RequestTimeout => Some("The request timed out.".into()),
+            // AWS's words (developer guide, "Request quotas").
+            Throttling => Some(
+                "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
+                    .into(),
+            ),
             NotFound(m)
             | Disabled(m)
             | InvalidState(m)

@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod managed;
 pub mod model;
 mod ops;
+mod peek;
 pub mod policy;
 pub mod service;
 pub mod usage;
