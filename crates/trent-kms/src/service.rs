@@ -228,6 +228,9 @@ pub struct Kms {
     pub(crate) grant_tokens: GrantTokens,
     /// What the last load of the view left out.
     pub(crate) load_report: parking_lot::Mutex<LoadReport>,
+    /// The Regions a replica or primary may move to (ReplicateKey, UpdatePrimaryRegion); None:
+    /// any Region name.
+    pub(crate) regions: Option<Arc<[String]>>,
 }
 
 /// Rows of the store the last load of the view could not read, and so left out.
@@ -350,6 +353,7 @@ impl Kms {
             keypool: KeyPairPool::new(crate::keypool::DEFAULT_CAPACITY),
             grant_tokens,
             load_report: parking_lot::Mutex::new(LoadReport::default()),
+            regions: None,
         };
         kms.reload().await?;
         Ok(kms)
@@ -359,6 +363,19 @@ impl Kms {
     pub fn with_key_pool(mut self, capacity: usize) -> Self {
         self.keypool = KeyPairPool::new(capacity);
         self
+    }
+
+    /// Serve only `regions`: ReplicateKey and UpdatePrimaryRegion refuse any other.
+    pub fn with_regions(mut self, regions: impl IntoIterator<Item = String>) -> Self {
+        self.regions = Some(regions.into_iter().collect());
+        self
+    }
+
+    /// Whether `region` is one this service serves.
+    pub(crate) fn serves_region(&self, region: &str) -> bool {
+        self.regions
+            .as_ref()
+            .is_none_or(|r| r.iter().any(|n| n == region))
     }
 
     /// Hold the scheduler lease for `ttl` at a time (it is renewed on every run).

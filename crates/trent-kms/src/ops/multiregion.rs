@@ -46,6 +46,17 @@ fn check_region(v: &mut Violations, path: &str, region: &Option<String>) {
         );
 }
 
+/// `UnsupportedOperationException` for a Region this server does not serve (trent's wording).
+fn require_served(kms: &Kms, region: &str) -> Result<(), KmsError> {
+    if kms.serves_region(region) {
+        Ok(())
+    } else {
+        Err(KmsError::UnsupportedOperation(format!(
+            "{region} is not a Region this server serves."
+        )))
+    }
+}
+
 /// The same caller, asking in another region (the replica's, for authorization there).
 fn in_region(caller: &Caller, region: &str) -> Caller {
     Caller {
@@ -95,6 +106,7 @@ impl Kms {
         super::tags::check_tag_shapes(&mut v, &req.tags);
         v.finish()?;
         let replica_region = req.replica_region.clone().unwrap_or_default();
+        require_served(self, &replica_region)?;
         let request_tags = req.tags.as_deref().filter(|t| !t.is_empty());
         let given_policy = req.policy.as_deref().map(policy::parse).transpose()?;
         let tags = super::tags::merge_tags(&[], req.tags.as_deref().unwrap_or_default())?;
@@ -253,6 +265,7 @@ impl Kms {
         check_region(&mut v, "PrimaryRegion", &req.primary_region);
         v.finish()?;
         let new_region = req.primary_region.clone().unwrap_or_default();
+        require_served(self, &new_region)?;
         let facts = Facts {
             primary_region: Some(&new_region),
             ..Facts::default()
