@@ -1,4 +1,5 @@
-//! The one dispatch table: `TrentService.<Operation>` to the service function that answers it.
+//! The one dispatch table: `TrentService.<Operation>` to the service function that answers it,
+//! and the members of each request its quota class may depend on.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -90,34 +91,77 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, KmsError> {
     })
 }
 
+/// Decode `body` as the request `run` takes (so that its type is known before `run` is called).
+fn decode_for<T: DeserializeOwned, R>(
+    _run: &impl FnOnce(T) -> R,
+    body: &[u8],
+) -> Result<T, KmsError> {
+    decode(body)
+}
+
+/// What a request names that its quota class may depend on: the keys it names (KeyId; for
+/// ReEncrypt its source and destination) and the KeyPairSpec of a data key pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Named<'a> {
+    pub keys: [Option<&'a str>; 2],
+    pub key_pair_spec: Option<&'a str>,
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, KmsError> {
     serde_json::to_vec(value).map_err(|e| KmsError::Internal(e.to_string()))
 }
 
 /// Run `op` for `caller` on `body`; the response body (empty for operations without output).
+///
+/// `admit` is asked, once the body is decoded and before the operation runs, whether the request
+/// may go on (its quota); a body that does not decode is counted too (as naming nothing), so that
+/// malformed requests are throttled like any other.
 pub async fn dispatch(
     kms: &Kms,
     caller: &Caller,
     op: &str,
     body: &[u8],
+    admit: impl FnOnce(Named<'_>) -> Result<(), KmsError>,
 ) -> Result<Vec<u8>, KmsError> {
     macro_rules! table {
-        ($( $name:literal => $method:ident, $out:ident );* $(;)?) => {
+        ($( $name:literal => $method:ident, $out:ident $(, $named:ident($($member:ident),*))? );* $(;)?) => {
             match op {
                 $( $name => {
-                    let req = decode(body)?;
-                    let resp = kms.$method(caller, req).await?;
+                    let run = |req| kms.$method(caller, req);
+                    let req = match decode_for(&run, body) {
+                        Ok(req) => req,
+                        Err(e) => {
+                            admit(Named::default())?;
+                            return Err(e);
+                        }
+                    };
+                    admit(table!(@named req $(, $named($($member),*))?))?;
+                    let resp = run(req).await?;
                     table!(@out $out, resp)
                 } )*
-                other if ALL_OPERATIONS.contains(&other) => Err(KmsError::UnsupportedOperation(format!(
-                    "{other} is not supported by this trent server yet."
-                ))),
+                other if ALL_OPERATIONS.contains(&other) => {
+                    admit(Named::default())?;
+                    Err(KmsError::UnsupportedOperation(format!(
+                        "{other} is not supported by this trent server yet."
+                    )))
+                }
                 _ => Err(KmsError::UnknownOperation),
             }
         };
+        (@named $req:ident) => { Named::default() };
+        (@named $req:ident, keys($($member:ident),*)) => {
+            Named { keys: table!(@keys $req, $($member),*), key_pair_spec: None }
+        };
+        (@named $req:ident, pair($member:ident)) => {
+            Named { keys: [None, None], key_pair_spec: $req.$member.as_deref() }
+        };
+        (@keys $req:ident, $a:ident) => { [$req.$a.as_deref(), None] };
+        (@keys $req:ident, $a:ident, $b:ident) => { [$req.$a.as_deref(), $req.$b.as_deref()] };
         (@out json, $resp:ident) => { encode(&$resp) };
         (@out empty, $resp:ident) => {{ let _ = $resp; Ok(Vec::new()) }};
     }
+    // The members named here are those whose value may change the request's quota class; which
+    // class is decided in `crate::quota`.
     table! {
         "CreateKey" => create_key, json;
         "DescribeKey" => describe_key, json;
@@ -137,22 +181,22 @@ pub async fn dispatch(
         "GetKeyPolicy" => get_key_policy, json;
         "PutKeyPolicy" => put_key_policy, empty;
         "ListKeyPolicies" => list_key_policies, json;
-        "Encrypt" => encrypt, json;
-        "Decrypt" => decrypt, json;
-        "ReEncrypt" => re_encrypt, json;
+        "Encrypt" => encrypt, json, keys(key_id);
+        "Decrypt" => decrypt, json, keys(key_id);
+        "ReEncrypt" => re_encrypt, json, keys(source_key_id, destination_key_id);
         "GenerateDataKey" => generate_data_key, json;
         "GenerateDataKeyWithoutPlaintext" => generate_data_key_without_plaintext, json;
         "GenerateRandom" => generate_random, json;
-        "Sign" => sign, json;
-        "Verify" => verify, json;
+        "Sign" => sign, json, keys(key_id);
+        "Verify" => verify, json, keys(key_id);
         "GetPublicKey" => get_public_key, json;
         "GenerateMac" => generate_mac, json;
         "VerifyMac" => verify_mac, json;
         "DeriveSharedSecret" => derive_shared_secret, json;
         "Encapsulate" => encapsulate, json;
         "Decapsulate" => decapsulate, json;
-        "GenerateDataKeyPair" => generate_data_key_pair, json;
-        "GenerateDataKeyPairWithoutPlaintext" => generate_data_key_pair_without_plaintext, json;
+        "GenerateDataKeyPair" => generate_data_key_pair, json, pair(key_pair_spec);
+        "GenerateDataKeyPairWithoutPlaintext" => generate_data_key_pair_without_plaintext, json, pair(key_pair_spec);
         "CreateGrant" => create_grant, json;
         "ListGrants" => list_grants, json;
         "ListRetirableGrants" => list_retirable_grants, json;

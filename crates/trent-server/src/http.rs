@@ -1,27 +1,26 @@
 //! The HTTP front: one POST endpoint speaking awsJson1_1, plus dev mode's reset endpoint.
 //!
 //! Per request: body limit (Content-Length checked before reading, the read itself bounded),
-//! target, SigV4, principal, then the dispatch table; a request id on every response; a timeout
-//! around the whole of it.
+//! target, SigV4, principal, the request quota, then the dispatch table; a request id on every
+//! response; a timeout around the whole of it. Connections are bounded by [`crate::conn`].
 
+use crate::conn::{self, Activity, ConnLimits};
 use crate::dispatch;
-use crate::metrics::Metrics;
+use crate::metrics::{CloseReason, Listener, Metrics};
+use crate::quota::{QuotaConfig, Quotas};
+use crate::regions::Regions;
 use crate::sigv4::{self, SigningKeyCache};
 use crate::trail;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 use trent_audit::AuditLog;
@@ -39,8 +38,12 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub dev: Option<DevMode>,
-    /// Connections served at once; more wait in the listen backlog.
-    pub max_connections: usize,
+    /// Connections: how many, from one address, and how long they may wait.
+    pub connections: ConnLimits,
+    /// Request quotas per account, Region and class.
+    pub quotas: QuotaConfig,
+    /// The Regions requests may be signed for.
+    pub regions: Regions,
 }
 
 impl Default for ServerOptions {
@@ -49,7 +52,9 @@ impl Default for ServerOptions {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             dev: None,
-            max_connections: 4096,
+            connections: ConnLimits::default(),
+            quotas: QuotaConfig::default(),
+            regions: Regions::default(),
         }
     }
 }
@@ -62,6 +67,7 @@ pub struct App {
     /// Every request is recorded here before it is answered (none: no audit log).
     pub audit: Option<Arc<AuditLog>>,
     pub metrics: Arc<Metrics>,
+    pub quotas: Quotas,
     signing_keys: SigningKeyCache,
 }
 
@@ -70,6 +76,7 @@ impl App {
         Self {
             kms,
             principals,
+            quotas: Quotas::new(options.quotas.clone()),
             options,
             audit: None,
             metrics: Arc::new(Metrics::new()),
@@ -79,6 +86,11 @@ impl App {
 
     pub fn with_audit(mut self, audit: Option<Arc<AuditLog>>) -> Self {
         self.audit = audit;
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
         self
     }
 }
@@ -152,6 +164,27 @@ fn valid_region(r: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// The answer to a signature scoped to a Region this server does not serve: what AWS answers a
+/// request signed for another Region than the endpoint's (no endpoint exists for a made-up one).
+fn region_not_served(region: &str) -> KmsError {
+    KmsError::InvalidSignature(format!(
+        "Credential should be scoped to a valid region, not '{region}'. "
+    ))
+}
+
+/// Whether the request carries a session token (`X-Amz-Security-Token`, as a header or as a
+/// presigned query's parameter).
+fn has_session_token(parts: &http::request::Parts) -> bool {
+    parts.headers.contains_key("x-amz-security-token")
+        || parts.uri.query().is_some_and(|q| {
+            q.split('&').any(|pair| {
+                pair.split('=')
+                    .next()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("X-Amz-Security-Token"))
+            })
+        })
+}
+
 /// Authenticate the request: who is calling, in which region.
 async fn authenticate(
     app: &App,
@@ -159,12 +192,16 @@ async fn authenticate(
     body: &[u8],
 ) -> Result<Caller, KmsError> {
     if let Some(dev) = &app.options.dev {
-        // Any credentials: take the region from the scope when there is one.
+        // Any credentials (a session token too, as moto takes it): take the region from the
+        // scope when there is one.
         let region = sigv4::parse_authorization(&parts.headers)
             .map(|a| a.region)
             .ok()
             .filter(|r| valid_region(r))
             .unwrap_or_else(|| "us-east-1".into());
+        if !app.options.regions.contains(&region) {
+            return Err(region_not_served(&region));
+        }
         let root = trent_kms::policy::account_root(&dev.account);
         return Ok(Caller::new(&dev.account, &region, &root));
     }
@@ -174,6 +211,14 @@ async fn authenticate(
             "Credential should be scoped to a valid region, not '{}'. ",
             auth.region
         )));
+    }
+    if !app.options.regions.contains(&auth.region) {
+        return Err(region_not_served(&auth.region));
+    }
+    // trent issues no temporary credentials: a session token is one it cannot know, and is
+    // refused as AWS refuses an invalid one, never ignored.
+    if has_session_token(parts) {
+        return Err(KmsError::UnrecognizedClient);
     }
     let amz_date = sigv4::check_time(&auth, &parts.headers, OffsetDateTime::now_utc())?;
     let principal = app
@@ -369,7 +414,16 @@ async fn answer(
             body,
         }) => {
             caller.request_id = Some(request_id.clone());
-            let result = dispatch::dispatch(&app.kms, &caller, op, &body).await;
+            // The request quota is checked once the body is decoded, before the operation runs.
+            let admit = |named: dispatch::Named<'_>| {
+                app.quotas
+                    .check(&app.kms, &caller, op, named)
+                    .map_err(|class| {
+                        app.metrics.observe_throttled(op, class.name());
+                        KmsError::Throttling
+                    })
+            };
+            let result = dispatch::dispatch(&app.kms, &caller, op, &body, admit).await;
             (result, Some(caller))
         }
         Err(e) => (Err(e), None),
@@ -446,39 +500,6 @@ fn count_key_use(metrics: &Metrics, operation: &str, response: &serde_json::Valu
     }
 }
 
-/// Accept connections from `listener` until `shutdown` completes, at most `max` served at once
-/// (more wait in the listen backlog): each goes to `serve_one` with the permit holding its slot.
-pub(crate) async fn accept_loop(
-    listener: TcpListener,
-    max: usize,
-    shutdown: impl Future<Output = ()>,
-    mut serve_one: impl FnMut(TcpStream, SocketAddr, OwnedSemaphorePermit),
-) {
-    tokio::pin!(shutdown);
-    let slots = Arc::new(tokio::sync::Semaphore::new(max.max(1)));
-    loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        let (stream, remote) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        serve_one(stream, remote, permit);
-    }
-}
-
 /// Serve connections from `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
@@ -486,50 +507,71 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let max = app.options.max_connections;
-    accept_loop(listener, max, shutdown, |stream, remote, permit| {
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tls {
-                Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(app.options.request_timeout, acceptor.accept(stream));
-                    match handshake.await {
-                        Ok(Ok(s)) => serve_connection(TokioIo::new(s), app, remote, true).await,
-                        Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+    let limits = app.options.connections;
+    let metrics = app.metrics.clone();
+    conn::accept_loop(
+        listener,
+        limits,
+        metrics,
+        Listener::Api,
+        shutdown,
+        |stream, remote, slot| {
+            let _ = stream.set_nodelay(true);
+            let app = app.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let _slot = slot;
+                // The header deadline runs from here, the TLS handshake included.
+                let activity = Arc::new(Activity::new());
+                match tls {
+                    Some(acceptor) => {
+                        let handshake =
+                            tokio::time::timeout(limits.header_timeout, acceptor.accept(stream));
+                        match handshake.await {
+                            Ok(Ok(s)) => serve_connection(s, app, remote, true, activity).await,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%remote, error = %e, "TLS handshake failed")
+                            }
+                            Err(_) => {
+                                tracing::debug!(%remote, "TLS handshake timed out");
+                                app.metrics
+                                    .connection_cut(Listener::Api, CloseReason::HeaderTimeout);
+                            }
+                        }
                     }
+                    None => serve_connection(stream, app, remote, false, activity).await,
                 }
-                None => serve_connection(TokioIo::new(stream), app, remote, false).await,
-            }
-        });
-    })
+            });
+        },
+    )
     .await
 }
 
-async fn serve_connection<I>(io: I, app: Arc<App>, remote: SocketAddr, tls: bool)
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+async fn serve_connection<S>(
+    stream: S,
+    app: Arc<App>,
+    remote: SocketAddr,
+    tls: bool,
+    activity: Arc<Activity>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let peer = Peer {
         ip: remote.ip(),
         tls,
     };
-    let svc = service_fn(move |req| {
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(handle(app, req, peer).await) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .keep_alive(true)
-        .serve_connection(io, svc);
-    if let Err(e) = conn.await {
-        tracing::debug!(%remote, error = %e, "connection ended with an error");
-    }
+    let limits = app.options.connections;
+    let metrics = app.metrics.clone();
+    conn::serve_http1(
+        stream,
+        remote,
+        limits,
+        &metrics,
+        Listener::Api,
+        activity,
+        move |req| handle(app.clone(), req, peer),
+    )
+    .await
 }
 
 /// A TLS acceptor from PEM files: a certificate chain and its private key.
@@ -537,27 +579,63 @@ pub fn tls_acceptor(
     cert_pem: &std::path::Path,
     key_pem: &std::path::Path,
 ) -> Result<TlsAcceptor, String> {
+    tls_acceptor_for_clients(cert_pem, key_pem, None)
+}
+
+fn read_certs(
+    pem: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(cert_pem).map_err(|e| format!("{}: {e}", cert_pem.display()))?,
+        std::fs::File::open(pem).map_err(|e| format!("{}: {e}", pem.display()))?,
     ))
     .collect::<Result<Vec<_>, _>>()
-    .map_err(|e| format!("{}: {e}", cert_pem.display()))?;
+    .map_err(|e| format!("{}: {e}", pem.display()))?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate found", cert_pem.display()));
+        return Err(format!("{}: no certificate found", pem.display()));
     }
+    Ok(certs)
+}
+
+/// A TLS acceptor from PEM files; with `client_ca`, clients may present a certificate that CA
+/// signed (one that it did not sign fails the handshake; none at all is let through, for the
+/// handler to decide: [`crate::admin`] answers `/healthz` without one).
+pub fn tls_acceptor_for_clients(
+    cert_pem: &std::path::Path,
+    key_pem: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+) -> Result<TlsAcceptor, String> {
+    let certs = read_certs(cert_pem)?;
     let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
         std::fs::File::open(key_pem).map_err(|e| format!("{}: {e}", key_pem.display()))?,
     ))
     .map_err(|e| format!("{}: {e}", key_pem.display()))?
     .ok_or_else(|| format!("{}: no private key found", key_pem.display()))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| e.to_string())?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(ca)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: {e}", ca.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| format!("{}: {e}", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

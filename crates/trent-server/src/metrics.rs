@@ -127,6 +127,59 @@ impl Default for KeyUses {
 /// Key ARN -> uses, for the keys whose ARN hashes to one shard.
 type KeyShard = RwLock<HashMap<Box<str>, KeyUses>>;
 
+/// The two listeners whose connections are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Api,
+    Admin,
+}
+
+impl Listener {
+    const ALL: [Listener; 2] = [Listener::Api, Listener::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Api => "api",
+            Listener::Admin => "admin",
+        }
+    }
+}
+
+/// Why trent closed a connection itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Its source address had as many connections open as it may.
+    SourceLimit,
+    /// Its request headers (or TLS handshake) did not arrive in time.
+    HeaderTimeout,
+    /// It stayed without a request after its last answer for too long.
+    IdleTimeout,
+}
+
+impl CloseReason {
+    const ALL: [CloseReason; 3] = [
+        CloseReason::SourceLimit,
+        CloseReason::HeaderTimeout,
+        CloseReason::IdleTimeout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::SourceLimit => "source_limit",
+            CloseReason::HeaderTimeout => "header_timeout",
+            CloseReason::IdleTimeout => "idle_timeout",
+        }
+    }
+}
+
+/// Connection counts of one listener.
+#[derive(Default)]
+struct ConnStats {
+    open: AtomicU64,
+    /// Per [`CloseReason::ALL`].
+    cut: [AtomicU64; 3],
+}
+
 /// What a scrape reads besides the counters: the keys and the audit log, as they are now.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scrape {
@@ -154,6 +207,12 @@ pub struct Metrics {
     hasher: RandomState,
     /// Key ARN -> uses, sharded by the ARN's hash.
     keys: Box<[KeyShard]>,
+    /// Whether series name key ARNs (`--metrics-per-key`).
+    per_key: bool,
+    /// (operation, quota class) -> throttled requests.
+    throttled: RwLock<HashMap<(&'static str, &'static str), AtomicU64>>,
+    /// Per [`Listener::ALL`].
+    connections: [ConnStats; 2],
 }
 
 impl Default for Metrics {
@@ -184,7 +243,47 @@ impl Metrics {
             op_index: op_index.into(),
             hasher: RandomState::new(),
             keys: (0..KEY_SHARDS).map(|_| RwLock::default()).collect(),
+            per_key: true,
+            throttled: RwLock::default(),
+            connections: Default::default(),
         }
+    }
+
+    /// With `false`, no series names a key ARN: per-key counters are not kept, and imported
+    /// material expiry is one series, the soonest.
+    pub fn with_per_key(mut self, per_key: bool) -> Metrics {
+        self.per_key = per_key;
+        self
+    }
+
+    /// Count one request refused by its quota: its operation and quota class.
+    pub fn observe_throttled(&self, operation: &'static str, class: &'static str) {
+        if let Some(n) = self.throttled.read().get(&(operation, class)) {
+            n.fetch_add(1, Relaxed);
+            return;
+        }
+        self.throttled
+            .write()
+            .entry((operation, class))
+            .or_default()
+            .fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn connection_opened(&self, listener: Listener) {
+        self.connections[listener as usize]
+            .open
+            .fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn connection_closed(&self, listener: Listener) {
+        self.connections[listener as usize]
+            .open
+            .fetch_sub(1, Relaxed);
+    }
+
+    /// Count a connection trent closed itself.
+    pub fn connection_cut(&self, listener: Listener, reason: CloseReason) {
+        self.connections[listener as usize].cut[reason as usize].fetch_add(1, Relaxed);
     }
 
     /// The index into `ops` of `operation` (a name of the API, with or without the
@@ -232,6 +331,9 @@ impl Metrics {
 
     /// Count one successful cryptographic operation with the key `key_arn`.
     pub fn observe_key_use(&self, key_arn: &str, operation: &'static str) {
+        if !self.per_key {
+            return;
+        }
         let shard = &self.keys[self.hasher.hash_one(key_arn) as usize % KEY_SHARDS];
         let op = ALL_OPERATIONS.iter().position(|o| *o == operation);
         let count = |uses: &KeyUses| match op {
@@ -271,7 +373,11 @@ impl Metrics {
         );
 
         self.render_requests(o);
-        self.render_key_uses(o);
+        self.render_throttled(o);
+        if self.per_key {
+            self.render_key_uses(o);
+        }
+        self.render_connections(o);
 
         family(
             o,
@@ -294,12 +400,27 @@ impl Metrics {
             "gauge",
             "Seconds until imported key material expires (only material with an expiry; 0 once past it).",
         );
-        for (arn, material, secs) in &scrape.keys.imported_expiries {
+        if self.per_key {
+            for (arn, material, secs) in &scrape.keys.imported_expiries {
+                sample(
+                    o,
+                    "trent_imported_material_expiry_seconds",
+                    &[("key_arn", arn), ("key_material_id", material)],
+                    secs.max(0.0),
+                );
+            }
+        } else if let Some(soonest) = scrape
+            .keys
+            .imported_expiries
+            .iter()
+            .map(|(_, _, secs)| *secs)
+            .reduce(f64::min)
+        {
             sample(
                 o,
                 "trent_imported_material_expiry_seconds",
-                &[("key_arn", arn), ("key_material_id", material)],
-                secs.max(0.0),
+                &[],
+                soonest.max(0.0),
             );
         }
 
@@ -423,6 +544,63 @@ impl Metrics {
                 &cumulative(&t.buckets),
                 t.sum_nanos as f64 / 1e9,
             );
+        }
+    }
+
+    fn render_throttled(&self, o: &mut String) {
+        family(
+            o,
+            "trent_throttled_requests_total",
+            "counter",
+            "Requests refused with ThrottlingException because their account was over its quota in the Region, by operation and quota class.",
+        );
+        let mut rows: Vec<(&str, &str, u64)> = self
+            .throttled
+            .read()
+            .iter()
+            .map(|((op, class), n)| (*op, *class, n.load(Relaxed)))
+            .collect();
+        rows.sort_unstable();
+        for (op, class, n) in rows {
+            sample(
+                o,
+                "trent_throttled_requests_total",
+                &[("operation", op), ("quota", class)],
+                n as f64,
+            );
+        }
+    }
+
+    fn render_connections(&self, o: &mut String) {
+        family(
+            o,
+            "trent_connections_open",
+            "gauge",
+            "Connections being served, by listener (api, admin).",
+        );
+        for l in Listener::ALL {
+            sample(
+                o,
+                "trent_connections_open",
+                &[("listener", l.as_str())],
+                self.connections[l as usize].open.load(Relaxed) as f64,
+            );
+        }
+        family(
+            o,
+            "trent_connections_closed_total",
+            "counter",
+            "Connections trent closed itself, by listener and reason: source_limit (refused at once: its address had as many open as it may), header_timeout (no complete request headers or TLS handshake in time), idle_timeout (no request in time after the last answer).",
+        );
+        for l in Listener::ALL {
+            for r in CloseReason::ALL {
+                sample(
+                    o,
+                    "trent_connections_closed_total",
+                    &[("listener", l.as_str()), ("reason", r.as_str())],
+                    self.connections[l as usize].cut[r as usize].load(Relaxed) as f64,
+                );
+            }
         }
     }
 
@@ -944,6 +1122,88 @@ mod tests {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value == "+Inf" || value.parse::<f64>().is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn throttled_requests_are_counted_by_operation_and_quota() {
+        let m = Metrics::new();
+        m.observe_throttled("Encrypt", "symmetric");
+        m.observe_throttled("Encrypt", "symmetric");
+        m.observe_throttled("Sign", "rsa");
+        m.observe_throttled("CreateKey", "CreateKey");
+        let text = m.render(&Scrape::default());
+        assert_eq!(
+            lines_of(&text, "trent_throttled_requests_total"),
+            [
+                r#"trent_throttled_requests_total{operation="CreateKey",quota="CreateKey"} 1"#,
+                r#"trent_throttled_requests_total{operation="Encrypt",quota="symmetric"} 2"#,
+                r#"trent_throttled_requests_total{operation="Sign",quota="rsa"} 1"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn connections_are_counted_by_listener() {
+        let m = Metrics::new();
+        m.connection_opened(Listener::Api);
+        m.connection_opened(Listener::Api);
+        m.connection_closed(Listener::Api);
+        m.connection_opened(Listener::Admin);
+        m.connection_cut(Listener::Api, CloseReason::IdleTimeout);
+        m.connection_cut(Listener::Admin, CloseReason::SourceLimit);
+        let text = m.render(&Scrape::default());
+        assert_eq!(
+            lines_of(&text, "trent_connections_open"),
+            [
+                r#"trent_connections_open{listener="api"} 1"#,
+                r#"trent_connections_open{listener="admin"} 1"#,
+            ]
+        );
+        assert_eq!(
+            lines_of(&text, "trent_connections_closed_total"),
+            [
+                r#"trent_connections_closed_total{listener="api",reason="source_limit"} 0"#,
+                r#"trent_connections_closed_total{listener="api",reason="header_timeout"} 0"#,
+                r#"trent_connections_closed_total{listener="api",reason="idle_timeout"} 1"#,
+                r#"trent_connections_closed_total{listener="admin",reason="source_limit"} 1"#,
+                r#"trent_connections_closed_total{listener="admin",reason="header_timeout"} 0"#,
+                r#"trent_connections_closed_total{listener="admin",reason="idle_timeout"} 0"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn without_per_key_metrics_no_series_names_a_key() {
+        let m = Metrics::new().with_per_key(false);
+        m.observe_key_use("arn:aws:kms:us-east-1:111122223333:key/a", "Encrypt");
+        let scrape = Scrape {
+            keys: Inventory {
+                keys_by_state_and_spec: vec![(("Enabled".into(), "SYMMETRIC_DEFAULT".into()), 2)],
+                imported_expiries: vec![
+                    (
+                        "arn:aws:kms:us-east-1:111122223333:key/a".into(),
+                        "ab".into(),
+                        900.0,
+                    ),
+                    (
+                        "arn:aws:kms:us-east-1:111122223333:key/b".into(),
+                        "cd".into(),
+                        300.0,
+                    ),
+                ],
+            },
+            audit: None,
+        };
+        let text = m.render(&scrape);
+        assert!(!text.contains("arn:"), "{text}");
+        assert!(!text.contains("trent_key_operations_total"), "{text}");
+        // The soonest expiry, as one series.
+        assert_eq!(
+            lines_of(&text, "trent_imported_material_expiry_seconds"),
+            ["trent_imported_material_expiry_seconds 300"]
+        );
+        let with = Metrics::new().render(&scrape);
+        assert!(with.contains("arn:aws:kms:us-east-1:111122223333:key/b"));
     }
 
     #[test]

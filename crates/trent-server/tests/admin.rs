@@ -12,7 +12,7 @@ use trent_audit::{AuditConfig, AuditKeySpec, AuditLog, AuditSigner};
 use trent_crypto::{LocalRootKey, RootKey};
 use trent_kms::api::CreateKeyRequest;
 use trent_kms::{Caller, Kms};
-use trent_server::{AdminState, Metrics, serve_admin};
+use trent_server::{AdminAuth, AdminState, AdminToken, ConnLimits, Metrics, serve_admin};
 use trent_store::{SqliteStore, Store};
 
 fn caller() -> Caller {
@@ -50,9 +50,16 @@ impl Admin {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_admin(listener, Arc::new(state), async {
-            let _ = stopped.await;
-        }));
+        let limits = trent_server::admin::limits(&ConnLimits::default());
+        let task = tokio::spawn(serve_admin(
+            listener,
+            Arc::new(state),
+            None,
+            limits,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Admin {
             addr,
             stop: Some(stop),
@@ -86,8 +93,14 @@ impl Answer {
 
 /// One HTTP/1.1 request on a fresh connection.
 async fn request(addr: SocketAddr, method: &str, path: &str) -> Answer {
+    request_with(addr, method, path, "").await
+}
+
+/// One HTTP/1.1 request with extra header lines (each ending in CRLF).
+async fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Answer {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
@@ -121,6 +134,7 @@ async fn healthz_readyz_and_unknown_paths() {
         kms: kms().await,
         metrics: Arc::new(Metrics::new()),
         audit: None,
+        auth: AdminAuth::default(),
     })
     .await;
 
@@ -163,6 +177,7 @@ async fn readyz_with_a_writable_audit_log() {
         kms: kms().await,
         metrics: Arc::new(Metrics::new()),
         audit: Some(audit.clone()),
+        auth: AdminAuth::default(),
     })
     .await;
     let a = get(admin.addr, "/readyz").await;
@@ -209,6 +224,7 @@ async fn metrics_show_requests_keys_and_the_audit_log() {
         kms: kms.clone(),
         metrics: metrics.clone(),
         audit: Some(audit.clone()),
+        auth: AdminAuth::default(),
     })
     .await;
     let a = get(admin.addr, "/metrics").await;
@@ -280,6 +296,7 @@ async fn metrics_without_the_audit_log_leave_its_metrics_out() {
         kms: kms().await,
         metrics: Arc::new(Metrics::new()),
         audit: None,
+        auth: AdminAuth::default(),
     })
     .await;
     let a = get(admin.addr, "/metrics").await;
@@ -295,6 +312,7 @@ async fn many_requests_on_one_connection() {
         kms: kms().await,
         metrics: Arc::new(Metrics::new()),
         audit: None,
+        auth: AdminAuth::default(),
     })
     .await;
     let mut s = TcpStream::connect(admin.addr).await.unwrap();
@@ -307,4 +325,58 @@ async fn many_requests_on_one_connection() {
     s.read_to_string(&mut raw).await.unwrap();
     assert_eq!(raw.matches("HTTP/1.1 200 OK").count(), 3, "{raw}");
     admin.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_guards_metrics_and_readyz_but_not_healthz() {
+    const TOKEN: &str = "0123456789abcdef-admin-token";
+    let admin = Admin::start(AdminState {
+        kms: kms().await,
+        metrics: Arc::new(Metrics::new()),
+        audit: None,
+        auth: AdminAuth {
+            token: Some(AdminToken::new(&format!("  {TOKEN}\n")).unwrap()),
+            client_cert: false,
+        },
+    })
+    .await;
+    let a = get(admin.addr, "/healthz").await;
+    assert_eq!((a.status, a.body.as_str()), (200, "ok"));
+    for path in ["/metrics", "/readyz"] {
+        for sent in [
+            String::new(),
+            "Authorization: Bearer wrong-token-0123456789\r\n".to_string(),
+            format!("Authorization: Bearer {TOKEN}x\r\n"),
+            format!("Authorization: Basic {TOKEN}\r\n"),
+            format!("Authorization: {TOKEN}\r\n"),
+        ] {
+            let a = request_with(admin.addr, "GET", path, &sent).await;
+            assert_eq!(
+                (a.status, a.body.as_str()),
+                (401, "unauthorized\n"),
+                "{path} {sent:?}"
+            );
+            assert_eq!(
+                a.header("www-authenticate"),
+                Some(r#"Bearer realm="trent-admin""#)
+            );
+        }
+        let a = request_with(
+            admin.addr,
+            "GET",
+            path,
+            &format!("Authorization: Bearer {TOKEN}\r\n"),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+    }
+    admin.stop().await;
+}
+
+#[test]
+fn a_short_token_is_refused_and_never_shown() {
+    assert!(AdminToken::new("short").is_err());
+    assert!(AdminToken::new("with a space in it, long enough").is_err());
+    let t = AdminToken::new("0123456789abcdef-secret").unwrap();
+    assert_eq!(format!("{t:?}"), "AdminToken(<redacted>)");
 }

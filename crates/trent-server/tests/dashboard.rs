@@ -17,6 +17,7 @@ fn exported_families() -> BTreeMap<String, String> {
     let m = Metrics::new();
     m.observe_request("Encrypt", None, 200, Duration::from_millis(2));
     m.observe_key_use("arn:aws:kms:us-east-1:111122223333:key/k", "Encrypt");
+    m.observe_throttled("CreateKey", "CreateKey");
     let scrape = Scrape {
         keys: Inventory {
             keys_by_state_and_spec: vec![(("Enabled".into(), "SYMMETRIC_DEFAULT".into()), 1)],

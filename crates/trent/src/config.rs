@@ -77,6 +77,29 @@ pub struct ServeArgs {
     /// Connections served at once. Default 4096.
     #[arg(long, env = "TRENT_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Connections served at once from one source address (an IPv6 /64), 0 for no cap.
+    /// Default 512.
+    #[arg(long, env = "TRENT_MAX_CONNECTIONS_PER_SOURCE")]
+    pub max_connections_per_source: Option<usize>,
+    /// Seconds a new connection has for its first request's headers (and its TLS handshake),
+    /// and a later request for its headers from its first byte. Default 5.
+    #[arg(long, env = "TRENT_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a keep-alive connection may stay without a request after its last answer.
+    /// Default 20.
+    #[arg(long, env = "TRENT_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Request quotas: default (AWS's table times 100), aws (AWS's own default table) or off.
+    #[arg(long, env = "TRENT_QUOTAS")]
+    pub quotas: Option<String>,
+    /// A quota rate, over the --quotas table: [ACCOUNT[/REGION]:]CLASS=RATE, RATE in requests
+    /// per second or `unlimited`; repeatable (comma-separated in TRENT_QUOTA_RATE).
+    #[arg(long, env = "TRENT_QUOTA_RATE", value_delimiter = ',')]
+    pub quota_rate: Vec<String>,
+    /// The Regions requests may be signed for, comma-separated. Default: every AWS commercial
+    /// Region.
+    #[arg(long, env = "TRENT_REGIONS")]
+    pub regions: Option<String>,
     /// Seconds between checks for keys whose deletion window ended. Default 10.
     #[arg(long, env = "TRENT_DELETION_CHECK_SECS")]
     pub deletion_check_secs: Option<u64>,
@@ -123,6 +146,26 @@ pub struct ServeArgs {
     /// Address of the admin listener (metrics and health), or "off". Default 127.0.0.1:9464.
     #[arg(long, env = "TRENT_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
+    /// PEM certificate chain for the admin listener (HTTPS).
+    #[arg(long, env = "TRENT_ADMIN_TLS_CERT")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// PEM private key for the admin listener.
+    #[arg(long, env = "TRENT_ADMIN_TLS_KEY")]
+    pub admin_tls_key: Option<PathBuf>,
+    /// PEM CA certificates: /metrics and /readyz then need a client certificate one signed.
+    #[arg(long, env = "TRENT_ADMIN_CLIENT_CA")]
+    pub admin_client_ca: Option<PathBuf>,
+    /// File holding a bearer token (mode 0600): /metrics and /readyz then need
+    /// `Authorization: Bearer <token>`.
+    #[arg(long, env = "TRENT_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Serve the admin listener beyond loopback without a client certificate or token.
+    #[arg(long, env = "TRENT_ADMIN_INSECURE", num_args = 0..=1, default_missing_value = "true")]
+    pub admin_insecure: Option<bool>,
+    /// Metrics that name key ARNs (per-key operation counts, imported material expiry per key).
+    /// Default true.
+    #[arg(long, env = "TRENT_METRICS_PER_KEY", num_args = 0..=1, default_missing_value = "true")]
+    pub metrics_per_key: Option<bool>,
 }
 
 /// The TOML file: every setting, by the flag's name with underscores.
@@ -146,6 +189,14 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub request_timeout_secs: Option<u64>,
     pub max_connections: Option<usize>,
+    pub max_connections_per_source: Option<usize>,
+    pub header_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub quotas: Option<String>,
+    /// `[quota_rate]`: "[ACCOUNT[/REGION]:]CLASS" = rate (a number, or "unlimited").
+    #[serde(default)]
+    pub quota_rate: std::collections::BTreeMap<String, FileRate>,
+    pub regions: Option<Vec<String>>,
     pub deletion_check_secs: Option<u64>,
     pub key_pool_size: Option<usize>,
     pub log_format: Option<String>,
@@ -160,9 +211,32 @@ pub struct FileConfig {
     pub audit_socket: Option<String>,
     pub audit_signing_key_spec: Option<String>,
     pub admin_listen: Option<String>,
+    pub admin_tls_cert: Option<PathBuf>,
+    pub admin_tls_key: Option<PathBuf>,
+    pub admin_client_ca: Option<PathBuf>,
+    pub admin_token_file: Option<PathBuf>,
+    pub admin_insecure: Option<bool>,
+    pub metrics_per_key: Option<bool>,
     /// Principals the server makes sure exist at start, with their access keys and policies.
     #[serde(default)]
     pub principals: Vec<ConfigPrincipal>,
+}
+
+/// A rate in the `[quota_rate]` table: requests per second, or "unlimited".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FileRate {
+    Number(f64),
+    Text(String),
+}
+
+impl FileRate {
+    fn text(&self) -> String {
+        match self {
+            FileRate::Number(n) => n.to_string(),
+            FileRate::Text(t) => t.clone(),
+        }
+    }
 }
 
 /// A `[[principals]]` entry of the TOML file.
@@ -178,6 +252,28 @@ pub struct ConfigPrincipal {
     /// policies the ARN had.
     #[serde(default)]
     pub policies: std::collections::BTreeMap<String, String>,
+}
+
+/// The admin listener's bearer token from its file, which must be readable by its owner only.
+pub fn read_admin_token(path: &Path) -> Result<trent_server::AdminToken, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("--admin-token-file {shown}: {e}"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "--admin-token-file {shown}: group or others may read it (mode {mode:o}); chmod 600 {shown}"
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| format!("--admin-token-file {shown}: {e}"))?,
+    );
+    trent_server::AdminToken::new(&text).map_err(|e| format!("--admin-token-file {shown}: {e}"))
 }
 
 pub fn load_file(path: Option<&Path>) -> Result<FileConfig, String> {
@@ -213,6 +309,11 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub max_connections: usize,
+    pub max_connections_per_source: usize,
+    pub header_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub quotas: trent_server::QuotaConfig,
+    pub regions: trent_server::Regions,
     pub deletion_check_secs: u64,
     pub key_pool_size: usize,
     pub log_format: String,
@@ -221,6 +322,21 @@ pub struct Settings {
     pub audit: Option<AuditSettings>,
     /// None: no admin listener.
     pub admin_listen: Option<SocketAddr>,
+    pub admin: AdminSettings,
+    pub metrics_per_key: bool,
+}
+
+/// How the admin listener is protected.
+#[derive(Debug, Clone, Default)]
+pub struct AdminSettings {
+    /// Its certificate chain and key: it serves HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Clients must present a certificate one of these signed (for /metrics and /readyz).
+    pub client_ca: Option<PathBuf>,
+    /// Clients must send this file's token (for /metrics and /readyz).
+    pub token_file: Option<PathBuf>,
+    /// Beyond loopback without either.
+    pub insecure: bool,
 }
 
 /// Where and how the audit log is written.
@@ -410,9 +526,79 @@ impl Settings {
                 format!("--admin-listen: '{admin_text}' is neither an address such as 127.0.0.1:9464 nor off")
             })?)
         };
+        let admin = AdminSettings {
+            tls: match (
+                args.admin_tls_cert.or(file.admin_tls_cert),
+                args.admin_tls_key.or(file.admin_tls_key),
+            ) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => return Err("--admin-tls-cert and --admin-tls-key go together".into()),
+            },
+            client_ca: args.admin_client_ca.or(file.admin_client_ca),
+            token_file: args.admin_token_file.or(file.admin_token_file),
+            insecure: args.admin_insecure.or(file.admin_insecure).unwrap_or(false),
+        };
+        if admin.client_ca.is_some() && admin.tls.is_none() {
+            return Err(
+                "--admin-client-ca needs --admin-tls-cert and --admin-tls-key: client certificates come with TLS".into(),
+            );
+        }
+        if let Some(addr) = admin_listen
+            && !addr.ip().is_loopback()
+            && admin.client_ca.is_none()
+            && admin.token_file.is_none()
+            && !admin.insecure
+        {
+            return Err(format!(
+                "--admin-listen {addr} is beyond loopback, and the admin listener names every account's keys: \
+                 give it client certificates (--admin-tls-cert, --admin-tls-key and --admin-client-ca) \
+                 or a bearer token (--admin-token-file), or serve it without either with --admin-insecure"
+            ));
+        }
+        let quotas = {
+            let base_name = args
+                .quotas
+                .or(file.quotas)
+                .unwrap_or_else(|| "default".into());
+            let base = trent_server::QuotaBase::from_name(&base_name).ok_or_else(|| {
+                format!("--quotas: '{base_name}' is none of default, aws and off")
+            })?;
+            // The file's rates first, the flags' after: of two alike, the flag's wins.
+            let mut rules = Vec::new();
+            for (target, rate) in &file.quota_rate {
+                let text = format!("{target}={}", rate.text());
+                rules.push(
+                    trent_server::QuotaRule::parse(&text)
+                        .map_err(|e| format!("quota_rate: {e}"))?,
+                );
+            }
+            for text in &args.quota_rate {
+                rules.push(
+                    trent_server::QuotaRule::parse(text)
+                        .map_err(|e| format!("--quota-rate: {e}"))?,
+                );
+            }
+            trent_server::QuotaConfig { base, rules }
+        };
+        let regions = match (args.regions, file.regions) {
+            (Some(text), _) => {
+                trent_server::Regions::parse(&text).map_err(|e| format!("--regions: {e}"))?
+            }
+            (None, Some(list)) => trent_server::Regions::parse(&list.join(","))
+                .map_err(|e| format!("regions: {e}"))?,
+            (None, None) => trent_server::Regions::default(),
+        };
         Ok(Settings {
             audit,
             admin_listen,
+            admin,
+            metrics_per_key: args
+                .metrics_per_key
+                .or(file.metrics_per_key)
+                .unwrap_or(true),
+            quotas,
+            regions,
             store,
             listen,
             dev,
@@ -432,6 +618,20 @@ impl Settings {
                 .max_connections
                 .or(file.max_connections)
                 .unwrap_or(4096),
+            max_connections_per_source: args
+                .max_connections_per_source
+                .or(file.max_connections_per_source)
+                .unwrap_or(512),
+            header_timeout_secs: args
+                .header_timeout_secs
+                .or(file.header_timeout_secs)
+                .unwrap_or(5)
+                .max(1),
+            idle_timeout_secs: args
+                .idle_timeout_secs
+                .or(file.idle_timeout_secs)
+                .unwrap_or(20)
+                .max(1),
             deletion_check_secs: args
                 .deletion_check_secs
                 .or(file.deletion_check_secs)

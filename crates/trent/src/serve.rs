@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use trent_kms::{Kms, Principals};
-use trent_server::{App, DevMode, ServerOptions};
+use trent_server::{App, ConnLimits, DevMode, ServerOptions};
 
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG")
@@ -135,7 +135,8 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?
             .with_key_pool(settings.key_pool_size)
-            .with_node_id(node_id(&settings)),
+            .with_node_id(node_id(&settings))
+            .with_regions(settings.regions.iter().map(str::to_owned)),
     );
     kms.clock.advance(settings.dev_clock_offset_secs);
     let principals = Arc::new(Principals::new(store, root.clone()));
@@ -221,30 +222,67 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         })
     });
 
+    let connections = ConnLimits {
+        max_connections: settings.max_connections,
+        max_per_source: settings.max_connections_per_source,
+        header_timeout: Duration::from_secs(settings.header_timeout_secs),
+        idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
+    };
     let options = ServerOptions {
         max_body_bytes: settings.max_body_bytes,
         request_timeout: Duration::from_secs(settings.request_timeout_secs),
         dev: settings.dev.then(|| DevMode {
             account: settings.dev_account.clone(),
         }),
-        max_connections: settings.max_connections,
+        connections,
+        quotas: settings.quotas.clone(),
+        regions: settings.regions.clone(),
     };
-    let app = Arc::new(App::new(kms.clone(), principals, options).with_audit(audit.clone()));
+    let metrics = Arc::new(trent_server::Metrics::new().with_per_key(settings.metrics_per_key));
+    let app = Arc::new(
+        App::new(kms.clone(), principals, options)
+            .with_audit(audit.clone())
+            .with_metrics(metrics),
+    );
     let admin = match settings.admin_listen {
         Some(addr) => {
+            let a = &settings.admin;
+            let token = a
+                .token_file
+                .as_deref()
+                .map(crate::config::read_admin_token)
+                .transpose()?;
+            let admin_tls = match &a.tls {
+                Some((cert, key)) => Some(trent_server::tls_acceptor_for_clients(
+                    cert,
+                    key,
+                    a.client_ca.as_deref(),
+                )?),
+                None => None,
+            };
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr} (--admin-listen): {e}"))?;
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            if !bound.ip().is_loopback() && a.insecure && a.client_ca.is_none() && token.is_none() {
+                tracing::warn!(%bound, "the admin listener serves beyond loopback without authentication (--admin-insecure)");
+            }
             let state = Arc::new(trent_server::AdminState {
                 kms: kms.clone(),
                 metrics: app.metrics.clone(),
                 audit: audit.clone(),
+                auth: trent_server::AdminAuth {
+                    token,
+                    client_cert: a.client_ca.is_some(),
+                },
             });
-            println!("trent admin listening on http://{bound}");
+            let scheme = if admin_tls.is_some() { "https" } else { "http" };
+            println!("trent admin listening on {scheme}://{bound}");
             Some(tokio::spawn(trent_server::serve_admin(
                 listener,
                 state,
+                admin_tls,
+                trent_server::admin::limits(&connections),
                 std::future::pending(),
             )))
         }
