@@ -218,3 +218,49 @@ async fn restart_keeps_credentials_and_keys() {
         .unwrap();
     assert_eq!(md.description(), Some("kept"));
 }
+
+#[tokio::test]
+async fn a_session_token_is_refused_as_an_invalid_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::on_dir(&data_dir(&tmp));
+    // The admin's own key and secret, with a session token: the SDK signs it in as
+    // X-Amz-Security-Token. trent issues no temporary credentials, so the token is refused.
+    let creds = aws_sdk_kms::config::Credentials::new(
+        &server.access_key,
+        &server.secret_key,
+        Some("FwoGZXIvYXdzEJr//////////wEaDFakeSessionToken".into()),
+        None,
+        "trent-tests",
+    );
+    let with_token = aws_sdk_kms::Client::from_conf(
+        server
+            .config(REGION, &server.access_key, &server.secret_key)
+            .credentials_provider(creds)
+            .build(),
+    );
+    assert_error(
+        with_token.list_keys().send().await,
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    );
+    server.client().list_keys().send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_region_the_server_does_not_serve_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::on_dir(&data_dir(&tmp));
+    for region in ["xx-fake-1", "us-gov-west-1", "cn-north-1"] {
+        assert_error(
+            server.client_in(region).list_keys().send().await,
+            "InvalidSignatureException",
+            &format!("Credential should be scoped to a valid region, not '{region}'. "),
+        );
+    }
+    server
+        .client_in("ap-southeast-7")
+        .list_keys()
+        .send()
+        .await
+        .unwrap();
+}
