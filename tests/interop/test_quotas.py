@@ -192,6 +192,25 @@ def test_quotas_off_and_a_bad_rate_at_start(tmp_path):
         (["--quota-rate", "Nope=5"],
          "--quota-rate: 'Nope=5': 'Nope' is not a quota class (see docs/quotas.md) "
          "(the form is [ACCOUNT[/REGION]:]CLASS=RATE)"),
+        (["--quota-rate", "Encrypt=5"],
+         "--quota-rate: 'Encrypt=5': Encrypt counts against a shared class (symmetric, rsa, ecc or ml-dsa, by "
+         "the key): set that one (the form is [ACCOUNT[/REGION]:]CLASS=RATE)"),
     ]:
         r = run_trent(["serve", "--dev", "--in-memory", "--listen", "127.0.0.1:0", *args])
         assert (r.returncode, r.stderr.strip()) == (2, f"trent: {message}")
+
+
+def test_a_malformed_request_counts_and_throttling_comes_before_validation(tmp_path):
+    server = TrentServer(["serve", "--dev", "--in-memory", "--listen", "127.0.0.1:0",
+                          "--quota-rate", "CreateKey=0.001"], tmp_path / "stderr.log").start()
+    try:
+        from kmsutil import raw_call
+        r = raw_call(server.endpoint, "TrentService.CreateKey", b"{not json")
+        assert (r.status, r.error_code) == (400, "SerializationException")
+        # The quota is used up by the malformed request; an invalid one is now throttled before
+        # it is validated, and a valid one too.
+        kms = make_kms_client(server.endpoint, validate=False)
+        expect_error(lambda: kms.create_key(KeySpec="NOPE"), "ThrottlingException", THROTTLED)
+        expect_error(lambda: kms.create_key(), "ThrottlingException", THROTTLED)
+    finally:
+        server.stop()

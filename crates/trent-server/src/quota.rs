@@ -75,16 +75,21 @@ impl QuotaClass {
             .unwrap_or("unknown")
     }
 
-    /// The class a configuration names.
+    /// The class a configuration names: a shared class, or an operation with a quota of its own
+    /// (an operation that counts against a shared class has no class of its own to set).
     pub fn from_name(name: &str) -> Option<QuotaClass> {
         match SHARED.iter().position(|s| *s == name) {
             Some(i) => Some(QuotaClass(i as u8)),
-            None => QuotaClass::own(name),
+            None if matches!(rule(name), Rule::Own(_)) => QuotaClass::own(name),
+            None => None,
         }
     }
 
+    /// Every class a request can count against.
     fn all() -> impl Iterator<Item = QuotaClass> {
-        (0..CLASSES).map(|i| QuotaClass(i as u8))
+        (0..CLASSES)
+            .map(|i| QuotaClass(i as u8))
+            .filter(|c| c.index() < SHARED.len() || matches!(rule(c.name()), Rule::Own(_)))
     }
 }
 
@@ -137,6 +142,17 @@ fn rule(op: &str) -> Rule {
         // CreateKey, CreateAlias, RotateKeyOnDemand, ReplicateKey, GetKeyLastUsage and every
         // other control operation, the custom key store ones included.
         _ => Own(5.0),
+    }
+}
+
+/// The shared classes an operation's requests may count against, for a message.
+fn shared_class_of(op: &str) -> Option<&'static str> {
+    match rule(op) {
+        _ if !ALL_OPERATIONS.contains(&op) => None,
+        Rule::Own(_) => None,
+        Rule::Shared(class) => Some(class.name()),
+        Rule::ByKey { .. } => Some("symmetric, rsa, ecc or ml-dsa, by the key"),
+        Rule::ByKeyPairSpec => Some("data-key-pair-ecc or data-key-pair-rsa-*, by the KeyPairSpec"),
     }
 }
 
@@ -254,9 +270,14 @@ impl QuotaRule {
             class: match class.trim() {
                 "*" => None,
                 name => Some(QuotaClass::from_name(name).ok_or_else(|| {
-                    bad(&format!(
-                        "'{name}' is not a quota class (see docs/quotas.md)"
-                    ))
+                    match shared_class_of(name) {
+                        Some(shared) => bad(&format!(
+                            "{name} counts against a shared class ({shared}): set that one"
+                        )),
+                        None => bad(&format!(
+                            "'{name}' is not a quota class (see docs/quotas.md)"
+                        )),
+                    }
                 })?),
             },
             rate: Rate::parse(rate.trim()).map_err(|e| bad(&e))?,
@@ -537,7 +558,8 @@ impl Quotas {
             .or_default()
             .entry(region.into())
             .or_insert_with(|| ScopeBuckets {
-                buckets: QuotaClass::all()
+                buckets: (0..CLASSES)
+                    .map(|i| QuotaClass(i as u8))
                     .map(|class| match self.config.rate(account, region, class) {
                         Rate::Unlimited => None,
                         Rate::PerSecond(r) if r.is_infinite() => None,
@@ -712,5 +734,75 @@ mod tests {
             default.rate("111122223333", "us-east-1", QuotaClass::SYMMETRIC),
             Rate::PerSecond(1_000_000.0)
         );
+    }
+
+    #[tokio::test]
+    async fn each_request_counts_against_its_own_class_bucket() {
+        let store = std::sync::Arc::new(trent_store::SqliteStore::open_in_memory().unwrap());
+        let root = std::sync::Arc::new(trent_crypto::LocalRootKey::ephemeral().unwrap());
+        let kms = Kms::open(store, root).await.unwrap();
+        let alice = Caller::new(
+            "111122223333",
+            "us-east-1",
+            "arn:aws:iam::111122223333:root",
+        );
+        let bob = Caller::new(
+            "444455556666",
+            "us-east-1",
+            "arn:aws:iam::444455556666:root",
+        );
+        let q = Quotas::new(QuotaConfig {
+            base: QuotaBase::Aws,
+            rules: vec![QuotaRule::parse("symmetric=0.001").unwrap()],
+        });
+        let named = Named::default();
+        let passed = |caller: &Caller, op: &str| {
+            (0..10)
+                .filter(|_| q.check(&kms, caller, op, named).is_ok())
+                .count()
+        };
+        // AWS's figures, each operation its own bucket, each account its own.
+        assert_eq!(passed(&alice, "CreateKey"), 5);
+        assert_eq!(passed(&alice, "GetParametersForImport"), 1);
+        assert_eq!(passed(&alice, "TagResource"), 10);
+        assert_eq!(passed(&alice, "CreateAlias"), 5);
+        assert_eq!(passed(&bob, "CreateKey"), 5);
+        // Encrypt, Decrypt and GenerateRandom share one class.
+        assert_eq!(passed(&alice, "Encrypt"), 1);
+        assert_eq!(
+            q.check(&kms, &alice, "GenerateRandom", named),
+            Err(QuotaClass::SYMMETRIC)
+        );
+        assert_eq!(
+            q.check(&kms, &alice, "Decrypt", named),
+            Err(QuotaClass::SYMMETRIC)
+        );
+        // A data key pair by its spec.
+        let pair = |spec| Named {
+            keys: [None, None],
+            key_pair_spec: Some(spec),
+        };
+        assert_eq!(
+            q.class(&kms, &alice, "GenerateDataKeyPair", pair("RSA_4096")),
+            QuotaClass::DATA_KEY_PAIR_RSA_4096
+        );
+        assert_eq!(
+            q.class(
+                &kms,
+                &alice,
+                "GenerateDataKeyPairWithoutPlaintext",
+                pair("ECC_NIST_P256")
+            ),
+            QuotaClass::DATA_KEY_PAIR_ECC
+        );
+        // Sign with a key that names nothing of the caller's counts against ecc.
+        let other = Named {
+            keys: [
+                Some("arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+                None,
+            ],
+            key_pair_spec: None,
+        };
+        assert_eq!(q.class(&kms, &alice, "Sign", other), QuotaClass::ECC);
     }
 }
