@@ -86,6 +86,7 @@ impl QuotaClass {
     }
 
     /// Every class a request can count against.
+    #[cfg(test)]
     fn all() -> impl Iterator<Item = QuotaClass> {
         (0..CLASSES)
             .map(|i| QuotaClass(i as u8))
