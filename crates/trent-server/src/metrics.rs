@@ -1191,6 +1191,7 @@ mod tests {
                         300.0,
                     ),
                 ],
+                ..Inventory::default()
             },
             audit: None,
         };
