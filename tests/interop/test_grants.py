@@ -329,6 +329,17 @@ def test_constraint_key_in_several_cases(srv, admin, key, grant):
                      "AccessDeniedException", denied_message(srv.arn("bob"), "Encrypt", key["Arn"], "no-identity"))
 
 
+def test_an_equals_constraint_with_its_key_in_two_cases(srv, key, grant):
+    """An EncryptionContextEquals holding one key in two cases is one pair to the grant: a context of
+    the same size with a pair of its own does not equal it."""
+    grant("bob", ["Encrypt"], Constraints={"EncryptionContextEquals": {"tenant": "t-1", "TENANT": "t-1"}})
+    bob = srv.client("bob")
+    bob.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"TENANT": "t-1", "tenant": "t-1"})
+    expect_error(lambda: bob.encrypt(KeyId=key["KeyId"], Plaintext=b"x",
+                                     EncryptionContext={"tenant": "t-1", "purpose": "anything"}),
+                 "AccessDeniedException", denied_message(srv.arn("bob"), "Encrypt", key["Arn"], "no-identity"))
+
+
 def test_constraints_do_not_apply_to_operations_without_context(srv, key, grant):
     grant("bob", ["Encrypt", "DescribeKey"], Constraints={"EncryptionContextSubset": {"tenant": "t-1"}})
     assert srv.client("bob").describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyId"] == key["KeyId"]

@@ -122,6 +122,14 @@ fn contains_all(context: &EncryptionContext, pairs: &EncryptionContext) -> bool 
     pairs.iter().all(|(k, v)| has_pair(context, k, v))
 }
 
+/// Whether two contexts are the same but for the case of their keys: each holds every pair of
+/// the other. Both ways, so that a pair of one that the other's case variants stand in for (an
+/// EncryptionContextEquals of `{"a":"1","A":"1"}`) cannot leave room for a pair of its own
+/// (`{"a":"1","b":"2"}`, of the same size).
+fn same_context(a: &EncryptionContext, b: &EncryptionContext) -> bool {
+    a.len() == b.len() && contains_all(a, b) && contains_all(b, a)
+}
+
 impl GrantConstraints {
     /// Whether a request's encryption context satisfies the constraints.
     pub fn admit(&self, context: Option<&EncryptionContext>) -> bool {
@@ -130,7 +138,7 @@ impl GrantConstraints {
         let equals = self
             .encryption_context_equals
             .as_ref()
-            .is_none_or(|eq| eq.len() == context.len() && contains_all(context, eq));
+            .is_none_or(|eq| same_context(context, eq));
         let subset = self
             .encryption_context_subset
             .as_ref()
@@ -164,11 +172,9 @@ pub fn within(child_ops: &[String], child: Option<&GrantConstraints>, parent: &G
     let Some(c) = child else {
         return false;
     };
-    let same =
-        |a: &EncryptionContext, b: &EncryptionContext| a.len() == b.len() && contains_all(a, b);
     let equals_ok = match (&p.encryption_context_equals, &c.encryption_context_equals) {
         (None, _) => true,
-        (Some(pe), Some(ce)) => same(ce, pe),
+        (Some(pe), Some(ce)) => same_context(ce, pe),
         (Some(_), None) => false,
     };
     let subset_ok = match &p.encryption_context_subset {
@@ -292,6 +298,10 @@ mod tests {
         let e = grant(&["Decrypt"], equals(&[("a", "1")]));
         assert!(e.allows("Decrypt", Some(&ctx(&[("A", "1")]))));
         assert!(!e.allows("Decrypt", Some(&ctx(&[("a", "1"), ("b", "2")]))));
+        // An equals constraint holding its key in two cases leaves no room for another pair.
+        let twice = grant(&["Decrypt"], equals(&[("a", "1"), ("A", "1")]));
+        assert!(!twice.allows("Decrypt", Some(&ctx(&[("a", "1"), ("b", "2")]))));
+        assert!(twice.allows("Decrypt", Some(&ctx(&[("A", "1"), ("a", "1")]))));
     }
 
     #[test]
@@ -299,6 +309,10 @@ mod tests {
         let parent_subset = grant(&["Encrypt", "CreateGrant"], subset(&[("a", "1")]));
         let parent_equals = grant(&["Encrypt", "CreateGrant"], equals(&[("a", "1")]));
         let parent_open = grant(&["Encrypt", "CreateGrant"], None);
+        let parent_equals_twice = grant(
+            &["Encrypt", "CreateGrant"],
+            equals(&[("a", "1"), ("A", "1")]),
+        );
         // (parent, child operations, child constraints, within?)
         let cases = [
             (
@@ -313,6 +327,12 @@ mod tests {
             (&parent_subset, "Encrypt", subset(&[("b", "2")]), false),
             (&parent_equals, "Encrypt", equals(&[("a", "1")]), true),
             (&parent_equals, "Encrypt", subset(&[("a", "1")]), false),
+            (
+                &parent_equals_twice,
+                "Encrypt",
+                equals(&[("a", "1"), ("b", "2")]),
+                false,
+            ),
             (&parent_open, "Encrypt", None, true),
         ];
         for (parent, op, child, want) in cases {
