@@ -54,6 +54,10 @@ def test_every_arn_a_server_makes_is_in_its_partition(tmp_path):
         assert aliases["alias/cn"]["AliasArn"] == f"arn:aws-cn:kms:us-east-1:{A}:alias/cn"
         blob = kms.encrypt(KeyId=f"arn:aws-cn:kms:us-east-1:{A}:alias/cn", Plaintext=b"x")
         assert blob["KeyId"] == md["Arn"]
+        # An alias that does not exist is named in the partition too, by name and by alias ARN.
+        for ref in ("alias/none", f"arn:aws-cn:kms:us-east-1:{A}:alias/none"):
+            expect_error(lambda: kms.describe_key(KeyId=ref), "NotFoundException",
+                         f"Alias arn:aws-cn:kms:us-east-1:{A}:alias/none is not found.")
         grant = kms.create_grant(KeyId=md["Arn"], GranteePrincipal=f"arn:aws-cn:iam::{A}:role/app",
                                  Operations=["Decrypt"])
         listed = kms.list_grants(KeyId=key_id)["Grants"][0]

@@ -58,7 +58,7 @@ pub struct Grant {
     pub grantee_principal: String,
     #[serde(default)]
     pub retiring_principal: Option<String>,
-    /// `arn:aws:iam::<account>:root` of the account that created the grant.
+    /// `arn:<partition>:iam::<account>:root` of the account that created the grant.
     pub issuing_account: String,
     pub operations: Vec<String>,
     #[serde(default)]

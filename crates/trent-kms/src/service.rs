@@ -594,18 +594,14 @@ impl Kms {
         key: &'k KeyRef,
         action: &'static str,
     ) -> Result<(Arc<CachedKey>, Option<&'k str>), KmsError> {
-        let (account, resource, alias) = match key {
-            KeyRef::Id(id) => (caller.account.as_str(), format!("key/{id}"), None),
-            KeyRef::KeyArn { account, key_id } => (account.as_str(), format!("key/{key_id}"), None),
-            KeyRef::AliasName(name) => (caller.account.as_str(), name.clone(), Some(name.as_str())),
+        let (account, alias) = match key {
+            KeyRef::Id(_) => (caller.account.as_str(), None),
+            KeyRef::KeyArn { account, .. } => (account.as_str(), None),
+            KeyRef::AliasName(name) => (caller.account.as_str(), Some(name.as_str())),
             KeyRef::AliasArn {
                 account,
                 alias_name,
-            } => (
-                account.as_str(),
-                alias_name.clone(),
-                Some(alias_name.as_str()),
-            ),
+            } => (account.as_str(), Some(alias_name.as_str())),
         };
         let foreign = account != caller.account;
         if foreign && !CROSS_ACCOUNT_ACTIONS.contains(&action) {
@@ -617,12 +613,8 @@ impl Kms {
             (_, Some(name)) => match scope.and_then(|s| s.aliases.get(name)) {
                 Some(a) => a.key_id.as_str(),
                 None if foreign => return Err(hidden_key(caller, action)),
-                None => {
-                    return Err(alias_not_found(&format!(
-                        "arn:aws:kms:{}:{account}:{resource}",
-                        caller.region
-                    )));
-                }
+                // Not foreign: the caller's own alias, named in the partition served.
+                None => return Err(alias_not_found(&caller.alias_arn(name))),
             },
             (_, None) => unreachable!("an alias reference always has an alias name"),
         };
