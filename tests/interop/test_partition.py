@@ -7,6 +7,7 @@ directory keeps the partition it was made for."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import uuid
 
@@ -153,3 +154,33 @@ def test_what_a_partition_setting_refuses(tmp_path):
     assert r.returncode != 0
     assert f"'arn:aws-cn:iam::{A}:user/cn' is in partition aws-cn, and this trent serves partition aws " \
            "(--partition)" in r.stderr, r.stderr
+
+
+def test_a_data_directory_made_before_the_setting_is_of_the_aws_partition(tmp_path):
+    """A store with keys and no partition recorded was made when trent served only `aws`: its key
+    material is wrapped under its arn:aws: key ARNs. Served as another partition, every key would
+    be unusable and the store marked as of that partition for good; it is refused instead."""
+    data = tmp_path / "old"
+    server = serve(tmp_path, "old", "--data-dir", str(data))
+    try:
+        ak, sk = read_profile(data / "credentials", "trent")
+        kms = make_kms_client(server.endpoint, access_key=ak, secret_key=sk)
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=key_id, Plaintext=b"old")["CiphertextBlob"]
+    finally:
+        server.stop()
+    # As a build from before the setting left it.
+    db = sqlite3.connect(data / "trent.db")
+    with db:
+        assert db.execute("DELETE FROM settings WHERE name = 'partition'").rowcount == 1
+    db.close()
+    r = refused_start("--data-dir", str(data), "--partition", "aws-cn")
+    assert r.returncode != 0
+    assert "this data directory serves partition aws, not aws-cn (--partition)" in r.stderr, r.stderr
+    # Served as aws, as it was made, every key still serves.
+    server = serve(tmp_path, "old-again", "--data-dir", str(data))
+    try:
+        kms = make_kms_client(server.endpoint, access_key=ak, secret_key=sk)
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"old"
+    finally:
+        server.stop()

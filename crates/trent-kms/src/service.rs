@@ -1282,29 +1282,48 @@ pub struct OpenError(pub String);
 
 const PARTITION_SETTING: &str = "partition";
 
-/// Check that `store` was made for the partition this process serves, recording it on first use
-/// (a store made before the setting existed is taken to be of the partition served). Its key
-/// policies, grants and principals name ARNs of that partition, which another would not match.
+/// Check that `store` was made for the partition this process serves. A new store has it
+/// recorded with its root key check (see [`check_root_key`]); a store that has a root key check
+/// but no partition was made before the setting existed, when trent served only
+/// [`ids::DEFAULT_PARTITION`], and is of that one. Its key policies, grants and principals name
+/// ARNs of its partition, and its key material is wrapped with its key ARNs as context, which
+/// another partition would not match.
 pub async fn check_partition(store: &dyn Store) -> Result<(), OpenError> {
     let served = ids::partition();
-    match store
-        .get_setting(PARTITION_SETTING)
-        .await
-        .map_err(|e| OpenError(e.to_string()))?
-    {
-        Some(p) if p.as_slice() == served.as_bytes() => Ok(()),
-        Some(p) => Err(OpenError(format!(
-            "this data directory serves partition {}, not {served} (--partition)",
-            String::from_utf8_lossy(&p)
-        ))),
-        None => store
-            .put_setting(PARTITION_SETTING, served.as_bytes())
+    let setting = |name| async move {
+        store
+            .get_setting(name)
             .await
-            .map_err(|e| OpenError(e.to_string())),
+            .map_err(|e| OpenError(e.to_string()))
+    };
+    let made_for = match setting(PARTITION_SETTING).await? {
+        Some(p) => String::from_utf8_lossy(&p).into_owned(),
+        None => {
+            let made_for = match setting(ROOT_CHECK_SETTING).await? {
+                Some(_) => ids::DEFAULT_PARTITION,
+                None => served,
+            };
+            record_partition(store, made_for).await?;
+            made_for.to_string()
+        }
+    };
+    if made_for != served {
+        return Err(OpenError(format!(
+            "this data directory serves partition {made_for}, not {served} (--partition)"
+        )));
     }
+    Ok(())
 }
 
-/// Check that `root` is the root key `store` was made with, recording it on first use.
+async fn record_partition(store: &dyn Store, partition: &str) -> Result<(), OpenError> {
+    store
+        .put_setting(PARTITION_SETTING, partition.as_bytes())
+        .await
+        .map_err(|e| OpenError(e.to_string()))
+}
+
+/// Check that `root` is the root key `store` was made with, recording it (and the partition
+/// served) on first use.
 pub async fn check_root_key(store: &dyn Store, root: &dyn RootKey) -> Result<(), OpenError> {
     match store
         .get_setting(ROOT_CHECK_SETTING)
@@ -1322,6 +1341,16 @@ pub async fn check_root_key(store: &dyn Store, root: &dyn RootKey) -> Result<(),
             let check = root
                 .wrap(ROOT_CHECK_AAD, ROOT_CHECK_VALUE)
                 .map_err(|e| OpenError(e.to_string()))?;
+            // A new store: it is made for the partition served, recorded first, so that a store
+            // with a root key check and no partition is one made before the setting existed.
+            if store
+                .get_setting(PARTITION_SETTING)
+                .await
+                .map_err(|e| OpenError(e.to_string()))?
+                .is_none()
+            {
+                record_partition(store, ids::partition()).await?;
+            }
             store
                 .put_setting(ROOT_CHECK_SETTING, &check)
                 .await
