@@ -93,6 +93,9 @@ def test_a_damaged_key_is_unusable_while_every_other_key_serves(tmp_path):
     assert kms.verify(KeyId=signer["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256",
                       Signature=sig)["SignatureValid"]
 
+    # A grant token naming the grant that does not parse adds nothing, and fails nothing.
+    assert kms.decrypt(CiphertextBlob=good_blob, GrantTokens=[grant["GrantToken"]])["Plaintext"] == b"good"
+
     # The record that does not parse is left out, as is the grant; the other grant is kept.
     expect_error(lambda: kms.describe_key(KeyId=garbled["KeyId"]), "NotFoundException",
                  f"Key '{garbled['Arn']}' does not exist")

@@ -1116,8 +1116,11 @@ impl Kms {
         let Some(row) = self.store.get_grant(&scope, key_id, grant_id).await? else {
             return Ok(());
         };
-        let grant: Grant =
-            serde_json::from_str(&row.doc).map_err(|e| KmsError::Internal(e.to_string()))?;
+        // A grant that does not parse is left out here as at load (which logged it): a token
+        // naming it adds nothing, and the request is decided without it.
+        let Ok(grant) = serde_json::from_str::<Grant>(&row.doc) else {
+            return Ok(());
+        };
         self.view
             .write()
             .scope_mut(&scope)
