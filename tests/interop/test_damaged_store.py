@@ -6,12 +6,15 @@ root key still refuses to start."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
 import time
 
 import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from kmsutil import TRENT_BIN, clean_env, create_principal, expect_error, make_kms_client, start_nondev
 
@@ -25,6 +28,13 @@ def metric(srv, line_start: str) -> str:
     lines = [l for l in text.splitlines() if l.startswith(line_start)]
     assert len(lines) == 1, f"{line_start}: {lines}"
     return lines[0]
+
+
+def damage_material(db: sqlite3.Connection, key_id: str) -> None:
+    """Flip bytes of a key's wrapped material (inside the GCM ciphertext): it no longer unwraps."""
+    (wrapped,) = db.execute("SELECT wrapped FROM materials WHERE key_id = ?", (key_id,)).fetchone()
+    flipped = bytes(b ^ 0xFF if 13 <= i < 29 else b for i, b in enumerate(wrapped))
+    db.execute("UPDATE materials SET wrapped = ? WHERE key_id = ?", (flipped, key_id))
 
 
 def test_a_damaged_key_is_unusable_while_every_other_key_serves(tmp_path):
@@ -47,10 +57,7 @@ def test_a_damaged_key_is_unusable_while_every_other_key_serves(tmp_path):
 
     db = sqlite3.connect(data / "trent.db")
     with db:
-        # Flip bytes of the wrapped material (inside the GCM ciphertext): it no longer unwraps.
-        (wrapped,) = db.execute("SELECT wrapped FROM materials WHERE key_id = ?", (damaged["KeyId"],)).fetchone()
-        flipped = bytes(b ^ 0xFF if 13 <= i < 29 else b for i, b in enumerate(wrapped))
-        db.execute("UPDATE materials SET wrapped = ? WHERE key_id = ?", (flipped, damaged["KeyId"]))
+        damage_material(db, damaged["KeyId"])
         db.execute("UPDATE keys SET doc = '{\"not a key record' WHERE key_id = ?", (garbled["KeyId"],))
         db.execute("UPDATE grants SET doc = '[' WHERE grant_id = ?", (grant["GrantId"],))
         # And one principal's wrapped secret access key.
@@ -127,3 +134,42 @@ def test_a_damaged_key_is_unusable_while_every_other_key_serves(tmp_path):
     assert r.returncode == 2, r
     assert r.stderr.strip().endswith(
         "trent: the root key does not match this data directory (wrong key file or passphrase)"), r.stderr
+
+
+def import_material(kms, key_id: str, material: bytes) -> dict:
+    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                           WrappingKeySpec="RSA_2048")
+    oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    wrapped = serialization.load_der_public_key(params["PublicKey"]).encrypt(material, oaep)
+    return kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                   ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+
+
+def test_importing_the_same_material_again_repairs_a_damaged_imported_key(tmp_path):
+    """The way back metrics.md gives for imported material: importing it again replaces the row that
+    does not unwrap (the same material id is the same material), for good."""
+    data = tmp_path / "data"
+    srv = start_nondev(data, tmp_path / "first.log")
+    kms = client(srv)
+    md = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    material = os.urandom(32)
+    material_id = import_material(kms, md["KeyId"], material)["KeyMaterialId"]
+    blob = kms.encrypt(KeyId=md["KeyId"], Plaintext=b"imported")["CiphertextBlob"]
+    srv.server.stop()
+    db = sqlite3.connect(data / "trent.db")
+    with db:
+        damage_material(db, md["KeyId"])
+    db.close()
+
+    srv = start_nondev(data, tmp_path / "second.log")
+    kms = client(srv)
+    expect_error(lambda: kms.decrypt(CiphertextBlob=blob), "KMSInternalException",
+                 f"{md['Arn']} is unusable: its key material cannot be read from the store.", status=500)
+    assert import_material(kms, md["KeyId"], material)["KeyMaterialId"] == material_id
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+    assert metric(srv, "trent_keys_unusable ") == "trent_keys_unusable 0"
+    srv.server.stop()
+
+    srv = start_nondev(data, tmp_path / "third.log")
+    assert client(srv).decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+    srv.server.stop()

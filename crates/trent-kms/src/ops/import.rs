@@ -428,6 +428,16 @@ impl Kms {
         let mut tx = Transaction::new();
         let mut materials: HashMap<MaterialId, Arc<Material>> = (*key.materials).clone();
         if let std::collections::hash_map::Entry::Vacant(slot) = materials.entry(id) {
+            if existing.is_some() {
+                // Material the key lists but that is not loaded: deleted (its row is gone), or
+                // stored in a row that does not unwrap (the key is unusable). The same id is the
+                // same material, so its row is written anew, which repairs such a key.
+                tx.writes.push(Write::DeleteMaterial {
+                    scope: record.scope(),
+                    key_id: record.key_id.clone(),
+                    material_id: id_hex.clone(),
+                });
+            }
             tx.writes.push(Write::PutMaterial(
                 self.wrap_material(&record, &id_hex, &material, now)?,
             ));
