@@ -106,6 +106,17 @@ fn not_a_principal(arn: &str, what: &str, forms: &str) -> KmsError {
     })
 }
 
+/// The account of a principal ARN an access key may be given to, or ValidationException.
+fn access_key_account(arn: &str) -> Result<String, KmsError> {
+    principal_account(arn).map(str::to_string).ok_or_else(|| {
+        not_a_principal(
+            arn,
+            "a principal ARN",
+            ":root, :user/<name> or :role/<name>",
+        )
+    })
+}
+
 /// Identity policy names: 1 to 128 of `[\w+=,.@-]`, as IAM's.
 fn check_policy_name(name: &str) -> Result<(), KmsError> {
     let ok = (1..=128).contains(&name.len())
@@ -289,15 +300,7 @@ impl Principals {
 
     /// Create a principal with a new access key. Returns it, secret included: show it once.
     pub async fn create(&self, arn: &str, now: i64) -> Result<Arc<Principal>, KmsError> {
-        let account = principal_account(arn)
-            .ok_or_else(|| {
-                not_a_principal(
-                    arn,
-                    "a principal ARN",
-                    ":root, :user/<name> or :role/<name>",
-                )
-            })?
-            .to_string();
+        let account = access_key_account(arn)?;
         let access_key_id = new_access_key_id()?;
         let secret = Zeroizing::new(
             base64::engine::general_purpose::STANDARD
@@ -337,15 +340,7 @@ impl Principals {
         secret: &str,
         now: i64,
     ) -> Result<(), KmsError> {
-        let account = principal_account(arn)
-            .ok_or_else(|| {
-                not_a_principal(
-                    arn,
-                    "a principal ARN",
-                    ":root, :user/<name> or :role/<name>",
-                )
-            })?
-            .to_string();
+        let account = access_key_account(arn)?;
         let id_ok = (16..=128).contains(&access_key_id.len())
             && access_key_id.bytes().all(|b| b.is_ascii_alphanumeric());
         if !id_ok || secret.is_empty() {
