@@ -180,7 +180,8 @@ def test_operations_must_suit_the_key(srv, admin, key):
     expect_error(lambda: raw.create_grant(KeyId=key["KeyId"], GranteePrincipal=srv.arn("bob"),
                                           Operations=["Encrypt", "Teleport"]),
                  "ValidationException",
-                 # The values in AWS's order (a Java hash set's), not the model's.
+                 # The values in the order validate::aws_order predicts for AWS (fitted to AWS's recorded
+                 # keySpec and macAlgorithm answers; AWS's answer for this enum is unconfirmed), not the model's.
                  coral("Value 'Teleport' at 'operations.2.member' failed to satisfy constraint: "
                        "Member must satisfy enum value set: [CreateGrant, GetPublicKey, GenerateDataKey, RetireGrant, "
                        "Encrypt, GenerateDataKeyPairWithoutPlaintext, ReEncryptTo, Decrypt, "
