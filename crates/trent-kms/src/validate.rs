@@ -238,7 +238,9 @@ impl Violations {
 const CHINA_ONLY: &[&str] = &["SM2", "SM2PKE", "SM2DSA"];
 
 /// The values of an enum (given in the model's order) in the order AWS lists them in a
-/// validation message: the iteration order of a Java hash set of the names. Buckets by
+/// validation message, as far as AWS's recorded answers show it: the order of a hash table of the
+/// names (not exactly Java 8's `HashSet`, which spreads the hash and keeps a bucket in insertion
+/// order; see docs/key-specs.md). Buckets by
 /// `String.hashCode()` modulo the table size (the power of two a `HashSet` built from `n`
 /// values has: at least 16 and at least `n / 0.75 + 1`), in ascending order; within a bucket,
 /// the value later in the model first; values only the China Regions offer are left out. This
